@@ -1,0 +1,9 @@
+"""umlpy: run unmodified Linux programs under a syscall-trapping virtual kernel."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from umlpy.sandbox import RunResult, Sandbox, SandboxConfig, UmlpyError
+
+__all__ = ["RunResult", "Sandbox", "SandboxConfig", "UmlpyError", "__version__"]

@@ -1,0 +1,7 @@
+"""``python -m umlpy``."""
+
+import sys
+
+from umlpy.cli import main
+
+sys.exit(main())

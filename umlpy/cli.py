@@ -1,0 +1,229 @@
+"""Command line: ``umlpy run|doctor|syscalls``.
+
+Exit status of ``umlpy run`` (documented in README):
+
+* the guest's own exit code; if the guest died of signal N, umlpy dies of
+  the same signal, so the calling shell prints the same report and sees
+  128+N;
+* 2: bad usage; 124: a limit (``--timeout``, ``--memory``) stopped the run;
+  125: umlpy itself failed (the guest was killed);
+  126: the command is not executable; 127: the command was not found.
+
+Signals: SIGINT, SIGTERM, SIGHUP and SIGQUIT sent to umlpy with kill(2) are
+forwarded to the guest's main process.  The guest shares umlpy's process
+group, so signals from the terminal (Ctrl-C, Ctrl-\\) reach it directly and
+are not forwarded twice.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+
+from umlpy import __version__
+from umlpy.sandbox import RunResult, Sandbox, SandboxConfig, UmlpyError, reraise_signal
+
+EXIT_USAGE = 2
+EXIT_LIMIT = 124
+EXIT_INTERNAL = 125
+
+_FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
+SI_USER, SI_QUEUE, SI_TKILL = 0, -1, -6
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        sys.stderr.write(f"umlpy: {message} (see 'umlpy --help')\n")
+        sys.exit(EXIT_USAGE)
+
+
+def _size(text: str) -> int:
+    units = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+    t = text.strip().lower().removesuffix("b").removesuffix("i")
+    num, unit = (t[:-1], t[-1]) if t and t[-1] in units else (t, "")
+    try:
+        value = float(num) * units[unit]
+    except (ValueError, KeyError):
+        raise argparse.ArgumentTypeError(f"not a size: {text!r} (e.g. 512M, 2G)") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"size must be positive: {text!r}")
+    return int(value)
+
+
+def _positive(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if v <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
+    return v
+
+
+def _cpu(text: str) -> str | int:
+    if text in ("same", "spread"):
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--cpu takes same, spread or a CPU number, not {text!r}") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="umlpy", description="Run programs under a syscall-trapping sandbox.")
+    p.add_argument("--version", action="version", version=f"umlpy {__version__}")
+    p.add_argument("-v", "--verbose", action="count", default=0, help="log what umlpy does (repeat for more)")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    r = sub.add_parser("run", help="run a command in the sandbox", description="Run CMD in the sandbox.")
+    r.add_argument("--wait-all", action="store_true", help="wait for every guest process, not just the main one")
+    r.add_argument("--cpu", type=_cpu, default="same", help="same (default): tracer and guest on one CPU; spread; or a CPU number")
+    r.add_argument("--read-only", action="store_true", help="host filesystem read-only to the guest (Landlock)")
+    r.add_argument("--write", action="append", default=[], metavar="PATH", help="allow writes beneath PATH (implies --read-only elsewhere)")
+    r.add_argument("--no-landlock", action="store_true", help="do not apply the Landlock backstop")
+    r.add_argument("--timeout", type=_positive, metavar="SECONDS", help="kill the guest after this long (exit 124)")
+    r.add_argument("--memory", type=_size, metavar="SIZE", help="kill the guest above this resident memory (exit 124)")
+    r.add_argument("--max-procs", type=int, default=4096, metavar="N", help="fork/clone fail with EAGAIN at N live tasks (default 4096)")
+    r.add_argument("--report", metavar="FILE", help="write the run report as JSON")
+    r.add_argument("-q", "--quiet", action="store_true", help="no summary of denials on stderr")
+    r.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- CMD [ARG...]")
+
+    d = sub.add_parser("doctor", help="what this host allows, and what that means for containment")
+    d.add_argument("--json", action="store_true")
+
+    s = sub.add_parser("syscalls", help="print the syscall table with each call's action")
+    s.add_argument("--format", choices=("text", "json", "md"), default="text")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.WARNING - 10 * min(args.verbose, 2),
+        format="umlpy: %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        match args.command:
+            case "run":
+                return _run(args)
+            case "doctor":
+                from umlpy.doctor import main as doctor_main
+
+                return doctor_main(json_out=args.json)
+            case "syscalls":
+                from umlpy.doctor import print_syscalls
+
+                return print_syscalls(args.format)
+    except UmlpyError as e:
+        sys.stderr.write(f"{e}\n")
+        return e.status
+    except KeyboardInterrupt:
+        return 130
+    return EXIT_USAGE
+
+
+def _run(args: argparse.Namespace) -> int:
+    argv = list(args.argv)
+    if argv and argv[0] == "--":
+        argv = argv[1:]
+    if not argv:
+        raise UmlpyError("umlpy: run: no command given (usage: umlpy run [OPTIONS] -- CMD [ARG...])", EXIT_USAGE)
+    if args.max_procs is not None and args.max_procs < 1:
+        raise UmlpyError("umlpy: --max-procs must be at least 1", EXIT_USAGE)
+    writable: tuple[str, ...] | None = None
+    if args.read_only or args.write:
+        for w in args.write:
+            if not os.path.exists(w):
+                raise UmlpyError(f"umlpy: --write {w}: No such file or directory", EXIT_USAGE)
+        writable = tuple(os.path.abspath(w) for w in args.write)
+    cfg = SandboxConfig(
+        kill_on_exit=not args.wait_all,
+        cpu=args.cpu,
+        writable=writable,
+        landlock=not args.no_landlock,
+        max_tasks=args.max_procs,
+        memory=args.memory,
+        timeout=args.timeout,
+    )
+    _protect_tracer()
+    forwarder = _SignalForwarder()
+    try:
+        result = Sandbox(cfg).run(argv, on_start=forwarder.set_target)
+    except UmlpyError:
+        raise
+    except Exception as e:  # fail closed: the tracer has killed the guest
+        logging.getLogger("umlpy").debug("internal error", exc_info=True)
+        raise UmlpyError(f"umlpy: internal error: {e}; the guest was killed", EXIT_INTERNAL) from None
+    if args.report:
+        try:
+            with open(args.report, "w") as f:
+                f.write(result.to_json())
+        except OSError as e:
+            sys.stderr.write(f"umlpy: cannot write report {args.report}: {e.strerror}\n")
+    if not args.quiet:
+        _summary(result)
+    if result.limit is not None:
+        sys.stderr.write(f"umlpy: {result.limit} limit reached; the guest was killed\n")
+        return EXIT_LIMIT
+    if result.signal is not None:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        reraise_signal(result.signal)
+        return 128 + result.signal
+    return result.exit_code if result.exit_code is not None else EXIT_INTERNAL
+
+
+def _summary(result: RunResult) -> None:
+    lines = []
+    if result.denied:
+        parts = ", ".join(f"{n}×{c}" if c > 1 else n for n, c in sorted(result.denied.items()))
+        lines.append(f"umlpy: refused {result.denied_total} syscall(s): {parts}")
+    lines.extend(f"umlpy: warning: {w}" for w in result.warnings)
+    if lines:
+        sys.stderr.write("\n".join(lines) + "\n")
+
+
+def _protect_tracer() -> None:
+    """Make umlpy non-dumpable: a same-uid guest can then not open /proc/<umlpy>/mem.
+
+    (Landlock's ptrace scoping does the same in the kernel where available.)
+    """
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE = 4
+    except (OSError, AttributeError):
+        pass
+
+
+class _SignalForwarder:
+    """Forward INT/TERM/HUP/QUIT sent to umlpy by kill(2) to the guest's main process.
+
+    The signals are blocked in every umlpy thread and collected by one thread
+    with sigwaitinfo, which tells a kill(2) (si_code SI_USER/SI_QUEUE) from a
+    terminal's signal (SI_KERNEL), which the guest already received.
+    """
+
+    def __init__(self) -> None:
+        self.target: int | None = None
+        signal.pthread_sigmask(signal.SIG_BLOCK, _FORWARDED)
+        self._thread = threading.Thread(target=self._loop, daemon=True, name="umlpy-signals")
+        self._thread.start()
+
+    def set_target(self, pid: int) -> None:
+        self.target = pid
+
+    def _loop(self) -> None:
+        while True:
+            info = signal.sigwaitinfo(_FORWARDED)
+            if info.si_code in (SI_USER, SI_QUEUE, SI_TKILL) and self.target is not None:
+                try:
+                    os.kill(self.target, info.si_signo)
+                except OSError:
+                    pass

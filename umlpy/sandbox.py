@@ -1,0 +1,325 @@
+"""The public Python API: ``Sandbox(config).run(argv) -> RunResult``.
+
+One call to :meth:`Sandbox.run` launches the guest, traces it to the end in
+the *calling thread* (ptrace ties a tracee to the thread that attached it)
+and returns what happened.  Several threads may each run a sandbox at once:
+each tracer waits only for its own tracees (``__WNOTHREAD``).
+
+The CLI is a client of this module; nothing here prints.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import resource
+import signal
+import stat
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Literal
+
+import psutil
+
+from umlpy.tracer import landlock
+from umlpy.tracer.launch import spawn
+from umlpy.tracer.loop import SEIZE_OPTIONS, Tracer
+from umlpy.tracer.stops import Killed
+from umlpy.vkernel import filter as seccomp_filter
+from umlpy.vkernel.dispatch import VirtualKernel
+from umlpy.vkernel.state import Kernel
+
+CpuPolicy = Literal["same", "spread"] | int
+
+
+class UmlpyError(Exception):
+    """A user-facing failure: one line of text and an exit status."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True, slots=True)
+class SandboxConfig:
+    """How to run guests.
+
+    * ``kill_on_exit``: when the main process exits, kill what it left behind
+      (like a container's PID 1).  False: wait until the whole tree is gone.
+    * ``cpu``: ``"same"`` pins tracer and guest to one CPU (a stop then costs
+      a same-CPU wakeup); ``"spread"`` lets the scheduler place them; an int
+      pins both to that CPU.
+    * ``writable``: None leaves host writes to the host's own permissions;
+      a list makes the host read-only to the guest except beneath these
+      paths (Landlock; device nodes like /dev/null stay writable).
+    * ``landlock``: apply the kernel backstop where the host has it.
+    * ``max_tasks``: fork/clone fail with EAGAIN at this many live tasks.
+    * ``memory``: bytes of resident memory for the whole tree; over it the
+      tree is killed.  ``timeout``: seconds; over it the tree is killed.
+    * ``trace_all``: stop on every syscall (for tracing); otherwise only the
+      calls the syscall table traps.
+    """
+
+    kill_on_exit: bool = True
+    cpu: CpuPolicy = "same"
+    writable: tuple[str, ...] | None = None
+    landlock: bool = True
+    max_tasks: int | None = 4096
+    memory: int | None = None
+    timeout: float | None = None
+    trace_all: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class DenialRecord:
+    tid: int
+    abi: str
+    syscall: str
+    errno: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class RunResult:
+    argv: tuple[str, ...]
+    exit_code: int | None
+    signal: int | None
+    core_dumped: bool
+    duration_s: float
+    cpu_user_s: float
+    cpu_system_s: float
+    max_rss_kb: int
+    tasks_created: int
+    peak_tasks: int
+    stops: int
+    trapped: int
+    denied: dict[str, int]
+    denials: tuple[DenialRecord, ...]
+    warnings: tuple[str, ...]
+    execs: tuple[str, ...]
+    leftovers_killed: int
+    limit: str | None  # "timeout", "memory" or None
+    landlock_abi: int
+    landlock_scoped: bool
+    landlock_fs: bool
+
+    @property
+    def returncode(self) -> int:
+        """The status a shell would report: the exit code, or 128 + signal."""
+        if self.signal is not None:
+            return 128 + self.signal
+        return self.exit_code if self.exit_code is not None else 125
+
+    @property
+    def denied_total(self) -> int:
+        return sum(self.denied.values())
+
+    def to_json(self) -> str:
+        d = asdict(self)
+        d["returncode"] = self.returncode
+        return json.dumps(d, indent=1)
+
+
+def resolve_command(name: str, path_env: str | None) -> str:
+    """Find ``name`` as a shell would; UmlpyError(127/126) when it cannot run."""
+    if not name:
+        raise UmlpyError("umlpy: : command not found", 127)
+    if "/" in name:
+        _check_runnable(name, name)
+        return name
+    for d in (path_env if path_env is not None else os.defpath).split(":"):
+        cand = os.path.join(d or ".", name)
+        try:
+            st = os.stat(cand)
+        except OSError:
+            continue
+        if stat.S_ISREG(st.st_mode) and os.access(cand, os.X_OK):
+            return cand
+    raise UmlpyError(f"umlpy: {name}: command not found", 127)
+
+
+def _check_runnable(shown: str, path: str) -> None:
+    try:
+        st = os.stat(path)
+    except OSError as e:
+        raise UmlpyError(f"umlpy: {shown}: {os.strerror(e.errno or errno.ENOENT)}", 127) from None
+    if stat.S_ISDIR(st.st_mode):
+        raise UmlpyError(f"umlpy: {shown}: Is a directory", 126)
+    if not os.access(path, os.X_OK):
+        raise UmlpyError(f"umlpy: {shown}: Permission denied", 126)
+
+
+_cpu_lock = threading.Lock()
+_next_cpu = 0
+
+
+def _pick_cpu(policy: CpuPolicy) -> int | None:
+    """The CPU to pin tracer and guest to, or None to let the scheduler place them."""
+    global _next_cpu
+    if policy == "spread":
+        return None
+    allowed = sorted(os.sched_getaffinity(0))
+    if isinstance(policy, int):
+        if policy not in allowed:
+            raise UmlpyError(f"umlpy: CPU {policy} is not available (allowed: {allowed})", 2)
+        return policy
+    # Round-robin over allowed CPUs so parallel sandboxes do not share one.
+    with _cpu_lock:
+        cpu = allowed[_next_cpu % len(allowed)]
+        _next_cpu += 1
+    return cpu
+
+
+class _Watchdog(threading.Thread):
+    """Enforces the timeout and the memory limit from outside the tracer loop."""
+
+    def __init__(
+        self, tracer: Tracer, processes: Callable[[], set[int]], *, timeout: float | None, memory: int | None
+    ) -> None:
+        super().__init__(daemon=True, name="umlpy-watchdog")
+        self.tracer = tracer
+        self.processes = processes
+        self.deadline = time.monotonic() + timeout if timeout is not None else None
+        self.memory = memory
+        self.fired: str | None = None
+        self._stop = threading.Event()
+
+    def run(self) -> None:
+        while not self._stop.wait(0.1):
+            if self.deadline is not None and time.monotonic() >= self.deadline:
+                self._fire("timeout")
+                return
+            if self.memory is not None and self._rss() > self.memory:
+                self._fire("memory")
+                return
+
+    def _rss(self) -> int:
+        total = 0
+        for pid in self.processes():
+            try:
+                total += psutil.Process(pid).memory_info().rss
+            except psutil.Error:
+                pass
+        return total
+
+    def _fire(self, why: str) -> None:
+        self.fired = why
+        self.tracer.kill_all()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+@dataclass
+class Sandbox:
+    config: SandboxConfig = field(default_factory=SandboxConfig)
+
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        env: Mapping[str, str] | None = None,
+        cwd: str | None = None,
+        on_start: Callable[[int], None] | None = None,
+    ) -> RunResult:
+        """Run ``argv`` to completion under the sandbox.
+
+        stdin/stdout/stderr and the controlling terminal are the caller's.
+        Raises UmlpyError when the command cannot be started.
+        """
+        if not argv:
+            raise UmlpyError("umlpy: no command given", 2)
+        cfg = self.config
+        envmap = dict(os.environ if env is None else env)
+        path = resolve_command(argv[0], envmap.get("PATH"))
+        if cwd is not None:
+            _check_dir(cwd)
+        program = seccomp_filter.build(trace_all=cfg.trace_all, task_limit=cfg.max_tasks is not None)
+        rules = landlock.Ruleset(writable=cfg.writable) if cfg.landlock else None
+        kernel = Kernel(max_tasks=cfg.max_tasks)
+        vk = VirtualKernel(kernel, trace_all=cfg.trace_all)
+
+        cpu = _pick_cpu(cfg.cpu)
+        saved_affinity = os.sched_getaffinity(0)
+        t0 = time.monotonic()
+        try:
+            if cpu is not None:
+                os.sched_setaffinity(0, {cpu})  # this thread; the guest inherits it
+            try:
+                spawned = spawn(
+                    os.fsencode(path),
+                    [os.fsencode(a) for a in argv],
+                    {os.fsencode(k): os.fsencode(v) for k, v in envmap.items()},
+                    filter_program=program,
+                    cwd=os.fsencode(cwd) if cwd is not None else None,
+                    prepare=rules.restrict_self if rules is not None else None,
+                    options=SEIZE_OPTIONS,
+                )
+            except OSError as e:
+                raise UmlpyError(f"umlpy: cannot trace: {e.strerror} (is ptrace allowed here? try 'umlpy doctor')", 125) from None
+            finally:
+                if rules is not None:
+                    rules.close()
+            vk.start(spawned.pid)
+            if on_start is not None:
+                on_start(spawned.pid)
+            tracer = Tracer(vk, spawned.pid, kill_on_exit=cfg.kill_on_exit)
+            dog = _Watchdog(tracer, kernel.tgids, timeout=cfg.timeout, memory=cfg.memory)
+            if cfg.timeout is not None or cfg.memory is not None:
+                dog.start()
+            try:
+                outcome = tracer.run()
+            finally:
+                dog.stop()
+        finally:
+            if cpu is not None:
+                os.sched_setaffinity(0, saved_affinity)
+        duration = time.monotonic() - t0
+        exec_err = spawned.exec_errno()
+        if exec_err is not None:
+            raise UmlpyError(f"umlpy: {argv[0]}: {os.strerror(exec_err)}", 126 if exec_err == errno.EACCES else 127)
+
+        status = outcome.status
+        ru = outcome.rusage
+        return RunResult(
+            argv=tuple(argv),
+            exit_code=None if isinstance(status, Killed) else status.code,
+            signal=status.sig if isinstance(status, Killed) else None,
+            core_dumped=status.core if isinstance(status, Killed) else False,
+            duration_s=duration,
+            cpu_user_s=getattr(ru, "ru_utime", 0.0),
+            cpu_system_s=getattr(ru, "ru_stime", 0.0),
+            max_rss_kb=getattr(ru, "ru_maxrss", 0),
+            tasks_created=outcome.tasks_seen,
+            peak_tasks=outcome.peak_tasks,
+            stops=outcome.stops,
+            trapped=kernel.trapped,
+            denied=dict(kernel.denied),
+            denials=tuple(
+                DenialRecord(d.tid, d.abi, d.syscall, errno.errorcode.get(d.errno, str(d.errno)), d.reason)
+                for d in kernel.denials
+            ),
+            warnings=tuple(kernel.warnings),
+            execs=tuple(exe for _, exe in kernel.execs),
+            leftovers_killed=outcome.leftovers_killed,
+            limit=dog.fired,
+            landlock_abi=rules.applied.abi if rules else 0,
+            landlock_scoped=rules.applied.scoped if rules else False,
+            landlock_fs=rules.applied.fs_writes_limited if rules else False,
+        )
+
+
+def _check_dir(cwd: str) -> None:
+    if not os.path.isdir(cwd):
+        raise UmlpyError(f"umlpy: {cwd}: not a directory", 2)
+
+
+def reraise_signal(sig: int) -> None:
+    """Die of ``sig`` like the guest did, so a shell reports it the same way."""
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    signal.signal(sig, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, [sig])
+    os.kill(os.getpid(), sig)

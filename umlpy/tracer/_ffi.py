@@ -1,0 +1,299 @@
+"""The one FFI choke point: ptrace, seccomp, Landlock and guest-memory calls.
+
+python-ptrace supplies the register structure (``user_regs_struct``) and the
+classic request numbers; it predates PTRACE_SEIZE, PTRACE_INTERRUPT,
+PTRACE_LISTEN, PTRACE_GET_SYSCALL_INFO, PTRACE_O_EXITKILL and
+PTRACE_O_TRACESECCOMP, so those are added here (values from
+include/uapi/linux/ptrace.h).  Every call raises ``OSError`` with the C errno;
+nothing here knows what a sandbox is.
+
+Only this module imports ctypes.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+from typing import Final
+
+from ptrace.binding import func as _pt
+from ptrace.binding.linux_struct import user_regs_struct
+
+__all__ = ["user_regs_struct"]
+
+_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+
+# --- ptrace requests -------------------------------------------------------
+PTRACE_CONT: Final = _pt.PTRACE_CONT
+PTRACE_KILL: Final = _pt.PTRACE_KILL
+PTRACE_SYSCALL: Final = _pt.PTRACE_SYSCALL
+PTRACE_DETACH: Final = _pt.PTRACE_DETACH
+PTRACE_GETREGS: Final = 12
+PTRACE_SETREGS: Final = 13
+PTRACE_GETEVENTMSG: Final = 0x4201
+PTRACE_GETSIGINFO: Final = 0x4202
+PTRACE_SEIZE: Final = 0x4206
+PTRACE_INTERRUPT: Final = 0x4207
+PTRACE_LISTEN: Final = 0x4208
+PTRACE_GET_SYSCALL_INFO: Final = 0x420E
+
+PTRACE_O_TRACESYSGOOD: Final = 0x1
+PTRACE_O_TRACEFORK: Final = 0x2
+PTRACE_O_TRACEVFORK: Final = 0x4
+PTRACE_O_TRACECLONE: Final = 0x8
+PTRACE_O_TRACEEXEC: Final = 0x10
+PTRACE_O_TRACEVFORKDONE: Final = 0x20
+PTRACE_O_TRACEEXIT: Final = 0x40
+PTRACE_O_TRACESECCOMP: Final = 0x80
+PTRACE_O_EXITKILL: Final = 0x100000
+
+PTRACE_EVENT_FORK: Final = 1
+PTRACE_EVENT_VFORK: Final = 2
+PTRACE_EVENT_CLONE: Final = 3
+PTRACE_EVENT_EXEC: Final = 4
+PTRACE_EVENT_VFORK_DONE: Final = 5
+PTRACE_EVENT_EXIT: Final = 6
+PTRACE_EVENT_SECCOMP: Final = 7
+PTRACE_EVENT_STOP: Final = 128
+
+PTRACE_SYSCALL_INFO_NONE: Final = 0
+PTRACE_SYSCALL_INFO_ENTRY: Final = 1
+PTRACE_SYSCALL_INFO_EXIT: Final = 2
+PTRACE_SYSCALL_INFO_SECCOMP: Final = 3
+
+AUDIT_ARCH_X86_64: Final = 0xC000003E
+AUDIT_ARCH_I386: Final = 0x40000003
+
+__WALL: Final = 0x40000000
+__WNOTHREAD: Final = 0x20000000
+
+# --- prctl / seccomp / landlock ---------------------------------------------
+PR_SET_NO_NEW_PRIVS: Final = 38
+PR_SET_SECCOMP: Final = 22
+SECCOMP_MODE_FILTER: Final = 2
+SECCOMP_SET_MODE_FILTER: Final = 1
+
+NR_SECCOMP: Final = 317
+NR_LANDLOCK_CREATE_RULESET: Final = 444
+NR_LANDLOCK_ADD_RULE: Final = 445
+NR_LANDLOCK_RESTRICT_SELF: Final = 446
+NR_PROCESS_VM_READV: Final = 310
+NR_PROCESS_VM_WRITEV: Final = 311
+
+
+class _SyscallEntry(ctypes.Structure):
+    _fields_ = (("nr", ctypes.c_uint64), ("args", ctypes.c_uint64 * 6))
+
+
+class _SyscallExit(ctypes.Structure):
+    _fields_ = (("rval", ctypes.c_int64), ("is_error", ctypes.c_uint8))
+
+
+class _SyscallSeccomp(ctypes.Structure):
+    _fields_ = (
+        ("nr", ctypes.c_uint64),
+        ("args", ctypes.c_uint64 * 6),
+        ("ret_data", ctypes.c_uint32),
+    )
+
+
+class _SyscallUnion(ctypes.Union):
+    _fields_ = (("entry", _SyscallEntry), ("exit", _SyscallExit), ("seccomp", _SyscallSeccomp))
+
+
+class ptrace_syscall_info(ctypes.Structure):
+    """struct ptrace_syscall_info (include/uapi/linux/ptrace.h)."""
+
+    _fields_ = (
+        ("op", ctypes.c_uint8),
+        ("pad", ctypes.c_uint8 * 3),
+        ("arch", ctypes.c_uint32),
+        ("instruction_pointer", ctypes.c_uint64),
+        ("stack_pointer", ctypes.c_uint64),
+        ("u", _SyscallUnion),
+    )
+
+
+class iovec(ctypes.Structure):
+    _fields_ = (("iov_base", ctypes.c_void_p), ("iov_len", ctypes.c_size_t))
+
+
+class sock_filter(ctypes.Structure):
+    _fields_ = (
+        ("code", ctypes.c_uint16),
+        ("jt", ctypes.c_uint8),
+        ("jf", ctypes.c_uint8),
+        ("k", ctypes.c_uint32),
+    )
+
+
+class sock_fprog(ctypes.Structure):
+    _fields_ = (("len", ctypes.c_uint16), ("filter", ctypes.POINTER(sock_filter)))
+
+
+_ptrace = _libc.ptrace
+_ptrace.argtypes = (ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p)
+_ptrace.restype = ctypes.c_long
+
+_syscall = _libc.syscall
+_syscall.restype = ctypes.c_long
+
+_prctl = _libc.prctl
+_prctl.argtypes = (ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong)
+_prctl.restype = ctypes.c_int
+
+
+def _raise(what: str) -> None:
+    err = ctypes.get_errno()
+    raise OSError(err, f"{what}: {os.strerror(err)}")
+
+
+def ptrace(request: int, pid: int, addr: int | None = 0, data: int | object = 0) -> int:
+    """Raw ptrace(2); ``data`` may be an int or a ctypes object (passed by reference)."""
+    if isinstance(data, int):
+        d: object = ctypes.c_void_p(data)
+    else:
+        d = ctypes.byref(data)  # type: ignore[arg-type]
+    ctypes.set_errno(0)
+    r = _ptrace(request, pid, addr, d)
+    if r == -1 and ctypes.get_errno():
+        _raise(f"ptrace({request:#x}, {pid})")
+    return int(r)
+
+
+def seize(pid: int, options: int) -> None:
+    ptrace(PTRACE_SEIZE, pid, 0, options)
+
+
+def cont(pid: int, sig: int = 0) -> None:
+    ptrace(PTRACE_CONT, pid, 0, sig)
+
+
+def syscall_resume(pid: int, sig: int = 0) -> None:
+    ptrace(PTRACE_SYSCALL, pid, 0, sig)
+
+
+def listen(pid: int) -> None:
+    ptrace(PTRACE_LISTEN, pid, 0, 0)
+
+
+def interrupt(pid: int) -> None:
+    ptrace(PTRACE_INTERRUPT, pid, 0, 0)
+
+
+def detach(pid: int, sig: int = 0) -> None:
+    ptrace(PTRACE_DETACH, pid, 0, sig)
+
+
+def geteventmsg(pid: int) -> int:
+    msg = ctypes.c_ulong()
+    ptrace(PTRACE_GETEVENTMSG, pid, 0, msg)
+    return msg.value
+
+
+def getregs(pid: int, regs: user_regs_struct) -> None:
+    ptrace(PTRACE_GETREGS, pid, 0, regs)
+
+
+def setregs(pid: int, regs: user_regs_struct) -> None:
+    ptrace(PTRACE_SETREGS, pid, 0, regs)
+
+
+def get_syscall_info(pid: int, info: ptrace_syscall_info) -> int:
+    """Fill ``info``; returns the op (PTRACE_SYSCALL_INFO_*)."""
+    ptrace(PTRACE_GET_SYSCALL_INFO, pid, ctypes.sizeof(info), info)
+    return int(info.op)
+
+
+def process_vm_readv(pid: int, addr: int, size: int) -> bytes:
+    buf = ctypes.create_string_buffer(size)
+    local = iovec(ctypes.cast(buf, ctypes.c_void_p), size)
+    remote = iovec(addr, size)
+    n = _syscall(
+        NR_PROCESS_VM_READV,
+        ctypes.c_long(pid),
+        ctypes.byref(local),
+        ctypes.c_ulong(1),
+        ctypes.byref(remote),
+        ctypes.c_ulong(1),
+        ctypes.c_ulong(0),
+    )
+    if n < 0:
+        _raise("process_vm_readv")
+    return buf.raw[:n]
+
+
+def process_vm_writev(pid: int, addr: int, data: bytes) -> int:
+    buf = ctypes.create_string_buffer(data, len(data))
+    local = iovec(ctypes.cast(buf, ctypes.c_void_p), len(data))
+    remote = iovec(addr, len(data))
+    n = _syscall(
+        NR_PROCESS_VM_WRITEV,
+        ctypes.c_long(pid),
+        ctypes.byref(local),
+        ctypes.c_ulong(1),
+        ctypes.byref(remote),
+        ctypes.c_ulong(1),
+        ctypes.c_ulong(0),
+    )
+    if n < 0:
+        _raise("process_vm_writev")
+    return int(n)
+
+
+def set_no_new_privs() -> None:
+    if _prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+        _raise("prctl(PR_SET_NO_NEW_PRIVS)")
+
+
+def install_seccomp(program: list[tuple[int, int, int, int]]) -> None:
+    """Install a classic-BPF seccomp filter given as (code, jt, jf, k) tuples."""
+    arr = (sock_filter * len(program))(*(sock_filter(*insn) for insn in program))
+    prog = sock_fprog(len(program), arr)
+    r = _syscall(
+        ctypes.c_long(NR_SECCOMP),
+        ctypes.c_ulong(SECCOMP_SET_MODE_FILTER),
+        ctypes.c_ulong(0),
+        ctypes.byref(prog),
+    )
+    if r != 0:
+        _raise("seccomp(SECCOMP_SET_MODE_FILTER)")
+
+
+def raw_syscall(nr: int, *args: int) -> int:
+    """syscall(2) with integer arguments; raises OSError on failure."""
+    r = _syscall(ctypes.c_long(nr), *(ctypes.c_ulong(a & 0xFFFFFFFFFFFFFFFF) for a in args))
+    if r == -1:
+        _raise(f"syscall({nr})")
+    return int(r)
+
+
+def struct_syscall(nr: int, *args: int | ctypes.Structure | None) -> int:
+    """syscall(2) where ctypes structures are passed by reference."""
+    conv: list[object] = []
+    for a in args:
+        if a is None:
+            conv.append(ctypes.c_void_p(0))
+        elif isinstance(a, int):
+            conv.append(ctypes.c_ulong(a & 0xFFFFFFFFFFFFFFFF))
+        else:
+            conv.append(ctypes.byref(a))
+    r = _syscall(ctypes.c_long(nr), *conv)
+    if r == -1:
+        _raise(f"syscall({nr})")
+    return int(r)
+
+
+# Landlock structures (include/uapi/linux/landlock.h).
+class landlock_ruleset_attr(ctypes.Structure):
+    _fields_ = (
+        ("handled_access_fs", ctypes.c_uint64),
+        ("handled_access_net", ctypes.c_uint64),
+        ("scoped", ctypes.c_uint64),
+    )
+
+
+class landlock_path_beneath_attr(ctypes.Structure):
+    _pack_ = 1
+    _fields_ = (("allowed_access", ctypes.c_uint64), ("parent_fd", ctypes.c_int32))

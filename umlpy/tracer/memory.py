@@ -1,0 +1,86 @@
+"""Guest memory access: process_vm_readv/writev, /proc/PID/mem as fallback.
+
+process_vm_writev honours page protections, so writes into read-only guest
+pages (and reads of pages the guest mapped PROT_NONE) fall back to
+/proc/PID/mem, which a ptracer may use regardless of protections
+(proc(5), "/proc/pid/mem").  Strings are read page by page so a C string
+that ends just before an unmapped page is still read.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+
+from umlpy.tracer import _ffi
+
+PAGE = 4096
+
+
+def read(tid: int, addr: int, size: int) -> bytes:
+    """Read exactly ``size`` bytes or raise OSError(EFAULT)."""
+    if size == 0:
+        return b""
+    try:
+        data = _ffi.process_vm_readv(tid, addr, size)
+    except OSError as e:
+        if e.errno not in (errno.EFAULT, errno.ENOSYS, errno.EPERM):
+            raise
+        data = b""
+    if len(data) == size:
+        return data
+    return _proc_mem_read(tid, addr, size)
+
+
+def _proc_mem_read(tid: int, addr: int, size: int) -> bytes:
+    try:
+        fd = os.open(f"/proc/{tid}/mem", os.O_RDONLY | os.O_CLOEXEC)
+    except OSError as e:
+        raise OSError(errno.EFAULT, "guest memory unreadable") from e
+    try:
+        data = os.pread(fd, size, addr)
+    except (OSError, OverflowError) as e:
+        raise OSError(errno.EFAULT, "bad guest address") from e
+    finally:
+        os.close(fd)
+    if len(data) != size:
+        raise OSError(errno.EFAULT, "bad guest address")
+    return data
+
+
+def read_cstring(tid: int, addr: int, limit: int = 4096) -> bytes:
+    """Read a NUL-terminated string (without the NUL); ENAMETOOLONG past ``limit``."""
+    if addr == 0:
+        raise OSError(errno.EFAULT, "NULL string")
+    out = bytearray()
+    while len(out) <= limit:
+        chunk_len = PAGE - (addr % PAGE)
+        try:
+            chunk = read(tid, addr, chunk_len)
+        except OverflowError as e:
+            raise OSError(errno.EFAULT, "bad guest address") from e
+        nul = chunk.find(b"\0")
+        if nul >= 0:
+            out += chunk[:nul]
+            if len(out) > limit:
+                break
+            return bytes(out)
+        out += chunk
+        addr += chunk_len
+    raise OSError(errno.ENAMETOOLONG, "guest string too long")
+
+
+def write(tid: int, addr: int, data: bytes) -> None:
+    try:
+        n = _ffi.process_vm_writev(tid, addr, data)
+        if n == len(data):
+            return
+    except OSError as e:
+        if e.errno not in (errno.EFAULT, errno.ENOSYS, errno.EPERM):
+            raise
+    fd = os.open(f"/proc/{tid}/mem", os.O_WRONLY | os.O_CLOEXEC)
+    try:
+        if os.pwrite(fd, data, addr) != len(data):
+            raise OSError(errno.EFAULT, "short write to guest memory")
+    finally:
+        os.close(fd)

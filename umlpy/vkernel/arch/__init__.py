@@ -1,0 +1,1 @@
+"""Linux syscall numbers per ABI."""

@@ -1,0 +1,119 @@
+"""The dispatcher: the tracer's Handler, applying Outcomes to the guest.
+
+For each trapped call it identifies the ABI from PTRACE_GET_SYSCALL_INFO
+(never from SECCOMP_RET_DATA, which a guest filter can forge), looks the
+call up in the table, runs the handler and applies the Outcome.  It is the
+only place that writes guest registers.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import stat
+
+from umlpy.tracer import _ffi
+from umlpy.tracer.loop import SyscallContext
+from umlpy.vkernel.outcome import Deny, Emulate, GuestError, Outcome, Pass, Rewrite
+from umlpy.vkernel.state import Denial, Kernel
+from umlpy.vkernel.table import BY_NR, TASK_CREATION, Trap, i386_name, x86_64_name
+from umlpy.vkernel.task import Task
+
+log = logging.getLogger(__name__)
+
+
+class VirtualKernel:
+    """Implements :class:`umlpy.tracer.loop.Handler`."""
+
+    def __init__(self, kernel: Kernel, *, trace_all: bool = False) -> None:
+        self.k = kernel
+        self.trace_all = trace_all
+        self._uid = os.getuid()
+
+    # -- tracer callbacks ----------------------------------------------------
+    def start(self, pid: int) -> None:
+        self.k.tasks[pid] = Task(pid, pid)
+
+    def syscall(self, ctx: SyscallContext) -> None:
+        self.k.trapped += 1
+        try:
+            outcome = self._decide(ctx)
+        except GuestError as e:
+            outcome = Emulate(-e.errno)
+        self._apply(ctx, outcome)
+
+    def task_created(self, parent: int, child: int, flags: int) -> None:
+        ptask = self.k.tasks.get(parent) or Task(parent, parent)
+        self.k.tasks[child] = ptask.clone(child, flags)
+
+    def task_exec(self, tid: int, former_tid: int) -> None:
+        task = self.k.tasks.pop(former_tid, None) or Task(tid, tid)
+        if former_tid != tid:
+            # The other threads of the group are gone; the leader's tid is reused.
+            for t in [t for t in self.k.tasks.values() if t.tgid == task.tgid]:
+                del self.k.tasks[t.tid]
+        task.exec(tid)
+        self.k.tasks[tid] = task
+        self._note_exec(tid)
+
+    def task_gone(self, tid: int) -> None:
+        self.k.tasks.pop(tid, None)
+
+    def signal(self, tid: int, sig: int) -> int:
+        return sig
+
+    # -- internals -------------------------------------------------------------
+    def _decide(self, ctx: SyscallContext) -> Outcome:
+        if ctx.arch != _ffi.AUDIT_ARCH_X86_64:
+            return Deny(errno.ENOSYS, "the i386 ABI (int 0x80) is refused")
+        entry = BY_NR.get(ctx.nr)
+        if entry is None:
+            return Deny(errno.ENOSYS, "unknown or x32 syscall number")
+        if entry.trap is Trap.REFUSED:
+            return Deny(entry.errno, entry.note)
+        if entry.handler is not None and entry.trap is not Trap.NATIVE:
+            return entry.handler(self.k, ctx)  # type: ignore[no-any-return]
+        h = TASK_CREATION.get(entry.name)
+        if h is not None:
+            return h(self.k, ctx)  # type: ignore[no-any-return]
+        return Pass()
+
+    def _apply(self, ctx: SyscallContext, outcome: Outcome) -> None:
+        match outcome:
+            case Pass():
+                pass
+            case Emulate(retval):
+                ctx.skip(retval)
+            case Deny(err, reason):
+                self.k.record_denial(Denial(ctx.tid, _abi(ctx), _name(ctx), err, reason))
+                log.info("denied %s (tid %d): %s", _name(ctx), ctx.tid, reason)
+                ctx.skip(-err)
+            case Rewrite(args, on_exit):
+                ctx.set_args(dict(args))
+                if on_exit is not None:
+                    ctx.on_exit(on_exit)
+
+    def _note_exec(self, tid: int) -> None:
+        try:
+            exe = os.readlink(f"/proc/{tid}/exe")
+            st = os.stat(exe)
+        except OSError:
+            return
+        self.k.execs.append((tid, exe))
+        if st.st_mode & (stat.S_ISUID | stat.S_ISGID) and st.st_uid != self._uid:
+            self.k.warn(f"{exe}: set-user/group-ID bit ignored (no_new_privs); it runs with your privileges")
+
+
+def _abi(ctx: SyscallContext) -> str:
+    if ctx.arch == _ffi.AUDIT_ARCH_X86_64:
+        return "x32" if ctx.nr & 0x40000000 else "x86_64"
+    return "i386" if ctx.arch == _ffi.AUDIT_ARCH_I386 else f"{ctx.arch:#x}"
+
+
+def _name(ctx: SyscallContext) -> str:
+    if ctx.arch == _ffi.AUDIT_ARCH_X86_64:
+        return x86_64_name(ctx.nr)
+    if ctx.arch == _ffi.AUDIT_ARCH_I386:
+        return "i386:" + i386_name(ctx.nr)
+    return f"syscall_{ctx.nr}"

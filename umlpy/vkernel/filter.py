@@ -1,0 +1,46 @@
+"""Generate the guest's seccomp filter from the syscall table.
+
+Deny by default: numbers absent from the x86-64 table, the x32 range and
+every non-x86-64 architecture return RET_TRACE, and the dispatcher refuses
+them (ENOSYS) and reports it.  Nothing unknown is ever ALLOWed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from umlpy.tracer import bpf
+from umlpy.vkernel.arch import x86_64
+from umlpy.vkernel.table import BY_NR, TASK_CREATION, Trap
+
+
+def rules(*, trace_all: bool = False, task_limit: bool = False, extra: Iterable[str] = ()) -> dict[int, bpf.Rule]:
+    """x86-64 number -> BPF rule.  ``extra`` names are trapped unconditionally."""
+    out: dict[int, bpf.Rule] = {}
+    forced = set(extra) | (set(TASK_CREATION) if task_limit else set())
+    for nr, e in BY_NR.items():
+        if e.trap is Trap.ERRNO:
+            out[nr] = bpf.errno(e.errno)
+        elif trace_all or e.name in forced or e.trap in (Trap.ENTER, Trap.REFUSED):
+            out[nr] = bpf.TRACE
+        elif e.trap is Trap.CONDITIONAL:
+            assert e.rule is not None
+            out[nr] = e.rule
+        else:
+            out[nr] = bpf.ALLOW
+    return out
+
+
+def build(*, trace_all: bool = False, task_limit: bool = False, extra: Iterable[str] = ()) -> list[bpf.Insn]:
+    return bpf.assemble(
+        rules(trace_all=trace_all, task_limit=task_limit, extra=extra),
+        default=bpf.TRACE,
+        unknown=bpf.TRACE,
+        x32=bpf.TRACE,
+        other_arch=bpf.TRACE,
+    )
+
+
+def trapped_names(**kw: bool) -> list[str]:
+    r = rules(**kw)
+    return sorted(x86_64.SYSCALL_NAMES[nr] for nr, rule in r.items() if rule != bpf.ALLOW)

@@ -1,0 +1,187 @@
+"""Process-targeting syscalls: they may only ever reach the guest's own tree.
+
+A call that names a pid outside the sandbox fails with ESRCH, exactly as if
+that process did not exist (kill(2): "ESRCH: The target process or process
+group does not exist"), so the guest learns nothing about the host.
+
+Group-wide forms are emulated by the tracer over the guest's own tasks:
+``kill(0, sig)``, ``kill(-pgrp, sig)`` and ``kill(-1, sig)`` would otherwise
+reach umlpy itself and whatever else shares its process group (a pipeline's
+other members, the shell's job).  pidfds are resolved to the pid they refer
+to through /proc/PID/fdinfo before the check.
+
+Signal scoping by Landlock (ABI 6) backs this up in the kernel, so a pid
+reused between the check and the call still cannot reach the host.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import signal
+
+from umlpy.tracer.loop import SyscallContext
+from umlpy.vkernel.outcome import PASS, Emulate, GuestError, Outcome, Rewrite
+from umlpy.vkernel.state import Kernel
+from umlpy.vkernel.task import CLONE_UNTRACED
+
+P_PID, P_PGID, P_PIDFD = 1, 2, 3
+PRIO_PROCESS = 0
+IOPRIO_WHO_PROCESS = 1
+
+
+def _s32(v: int) -> int:
+    """An ``int``/``pid_t`` argument as the kernel sees it: low 32 bits, signed."""
+    v &= 0xFFFFFFFF
+    return v - (1 << 32) if v & 0x80000000 else v
+
+
+def _require_guest_pid(k: Kernel, pid: int) -> None:
+    """pid 0 means "the caller" in every call that uses this helper."""
+    if pid != 0 and not k.in_tree(pid):
+        raise GuestError(errno.ESRCH, f"pid {pid} is outside the sandbox")
+
+
+def _pidfd_target(k: Kernel, tid: int, fd: int) -> int:
+    """The pid a guest pidfd (or /proc/PID dirfd) refers to."""
+    try:
+        with open(f"/proc/{tid}/fdinfo/{fd}", "rb") as f:
+            for line in f:
+                if line.startswith(b"Pid:"):
+                    return int(line.split()[1])
+        link = os.readlink(f"/proc/{tid}/fd/{fd}")
+    except (OSError, ValueError) as e:
+        raise GuestError(errno.EBADF) from e
+    parts = link.split("/")
+    if len(parts) == 3 and parts[1] == "proc" and parts[2].isdigit():
+        return int(parts[2])
+    raise GuestError(errno.EBADF)
+
+
+def sys_kill(k: Kernel, ctx: SyscallContext) -> Outcome:
+    """Implements kill(2)."""
+    pid, sig = _s32(ctx.args[0]), _s32(ctx.args[1])
+    if pid > 0:
+        _require_guest_pid(k, pid)
+        return PASS
+    if sig < 0 or sig > 64:
+        raise GuestError(errno.EINVAL)
+    caller = k.tgid_of(ctx.tid)
+    if pid == -1:
+        targets = [t for t in k.tgids() if t != caller]
+    else:
+        pgrp = _pgid(caller) if pid == 0 else -pid
+        targets = [t for t in k.tgids() if _pgid(t) == pgrp]
+    sent = 0
+    for t in targets:
+        try:
+            os.kill(t, sig)
+            sent += 1
+        except OSError:
+            pass
+    if not sent:
+        raise GuestError(errno.ESRCH)
+    return Emulate(0)
+
+
+def _pgid(pid: int) -> int | None:
+    try:
+        return os.getpgid(pid)
+    except OSError:
+        return None
+
+
+def sys_tkill(k: Kernel, ctx: SyscallContext) -> Outcome:
+    """Implements tkill(2)."""
+    tid = _s32(ctx.args[0])
+    if tid <= 0:
+        raise GuestError(errno.EINVAL)
+    _require_guest_pid(k, tid)
+    return PASS
+
+
+def sys_tgkill(k: Kernel, ctx: SyscallContext) -> Outcome:
+    """Implements tgkill(2) (and rt_tgsigqueueinfo, same first two args)."""
+    tgid, tid = _s32(ctx.args[0]), _s32(ctx.args[1])
+    if tgid <= 0 or tid <= 0:
+        raise GuestError(errno.EINVAL)
+    _require_guest_pid(k, tgid)
+    _require_guest_pid(k, tid)
+    return PASS
+
+
+def sys_pid_first(k: Kernel, ctx: SyscallContext) -> Outcome:
+    """Calls whose first argument is a target pid, 0 meaning the caller.
+
+    rt_sigqueueinfo, prlimit64, sched_set{affinity,scheduler,param,attr},
+    get_robust_list, migrate_pages, move_pages, process_vm_{readv,writev},
+    setpgid.
+    """
+    _require_guest_pid(k, _s32(ctx.args[0]))
+    return PASS
+
+
+def sys_kcmp(k: Kernel, ctx: SyscallContext) -> Outcome:
+    """Implements kcmp(2): both pids must be the guest's."""
+    _require_guest_pid(k, _s32(ctx.args[0]))
+    _require_guest_pid(k, _s32(ctx.args[1]))
+    return PASS
+
+
+def sys_which_who(k: Kernel, ctx: SyscallContext) -> Outcome:
+    """setpriority(2) / ioprio_set(2): only per-process targets in the guest.
+
+    Group and user forms would reach umlpy and every process of the user.
+    """
+    which, who = _s32(ctx.args[0]), _s32(ctx.args[1])
+    per_process = PRIO_PROCESS if ctx.nr == k.nr("setpriority") else IOPRIO_WHO_PROCESS
+    if which != per_process:
+        raise GuestError(errno.EPERM, "process-group and user targets are outside the sandbox")
+    _require_guest_pid(k, who)
+    return PASS
+
+
+def sys_pidfd_open(k: Kernel, ctx: SyscallContext) -> Outcome:
+    """Implements pidfd_open(2)."""
+    pid = _s32(ctx.args[0])
+    if pid <= 0:
+        raise GuestError(errno.EINVAL)
+    _require_guest_pid(k, pid)
+    return PASS
+
+
+def sys_pidfd_first(k: Kernel, ctx: SyscallContext) -> Outcome:
+    """pidfd_send_signal, pidfd_getfd, process_madvise, process_mrelease."""
+    target = _pidfd_target(k, ctx.tid, _s32(ctx.args[0]))
+    _require_guest_pid(k, target)
+    return PASS
+
+
+def sys_waitid(k: Kernel, ctx: SyscallContext) -> Outcome:
+    """waitid(P_PIDFD) is harmless (only one's own children), so native."""
+    return PASS
+
+
+def sys_clone(k: Kernel, ctx: SyscallContext) -> Outcome:
+    """Implements clone(2): CLONE_UNTRACED is stripped, so every child is traced.
+
+    Also enforces the task limit with EAGAIN, as RLIMIT_NPROC would.
+    """
+    if k.over_task_limit():
+        raise GuestError(errno.EAGAIN, "task limit reached")
+    flags = ctx.args[0]
+    if flags & CLONE_UNTRACED:
+        return Rewrite(((0, flags & ~CLONE_UNTRACED),))
+    return PASS
+
+
+def sys_fork(k: Kernel, ctx: SyscallContext) -> Outcome:
+    """fork(2)/vfork(2), trapped only to enforce the task limit."""
+    if k.over_task_limit():
+        raise GuestError(errno.EAGAIN, "task limit reached")
+    return PASS
+
+
+FATAL_SIGNALS = frozenset(
+    {signal.SIGSEGV, signal.SIGBUS, signal.SIGILL, signal.SIGFPE, signal.SIGABRT}
+)

@@ -1,0 +1,61 @@
+"""The virtual kernel's view of the guest: tasks, limits, counters.
+
+Handlers receive a :class:`Kernel` and ask it questions ("is this pid
+ours?"); they never touch the tracer's bookkeeping directly.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+from umlpy.vkernel.arch import x86_64
+from umlpy.vkernel.task import Task
+
+MAX_DENIAL_RECORDS = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Denial:
+    tid: int
+    abi: str
+    syscall: str
+    errno: int
+    reason: str
+
+
+@dataclass(slots=True)
+class Kernel:
+    max_tasks: int | None = None
+    tasks: dict[int, Task] = field(default_factory=dict)
+    trapped: int = 0
+    denied: Counter[str] = field(default_factory=Counter)
+    denials: list[Denial] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    execs: list[tuple[int, str]] = field(default_factory=list)
+
+    def in_tree(self, pid: int) -> bool:
+        return pid in self.tasks
+
+    def tgid_of(self, tid: int) -> int:
+        t = self.tasks.get(tid)
+        return t.tgid if t else tid
+
+    def tgids(self) -> set[int]:
+        return {t.tgid for t in list(self.tasks.values())}  # list(): atomic under the GIL
+
+    def over_task_limit(self) -> bool:
+        return self.max_tasks is not None and len(self.tasks) >= self.max_tasks
+
+    @staticmethod
+    def nr(name: str) -> int:
+        return x86_64.SYSCALL_NUMBERS[name]
+
+    def record_denial(self, d: Denial) -> None:
+        self.denied[d.syscall] += 1
+        if len(self.denials) < MAX_DENIAL_RECORDS:
+            self.denials.append(d)
+
+    def warn(self, msg: str) -> None:
+        if msg not in self.warnings:
+            self.warnings.append(msg)
