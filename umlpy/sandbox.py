@@ -29,7 +29,7 @@ from umlpy.tracer.launch import spawn
 from umlpy.tracer.loop import SEIZE_OPTIONS, Tracer
 from umlpy.tracer.stops import Killed
 from umlpy.vkernel import filter as seccomp_filter
-from umlpy.vkernel.dispatch import VirtualKernel
+from umlpy.vkernel.dispatch import Observer, VirtualKernel
 from umlpy.vkernel.state import Kernel
 
 CpuPolicy = Literal["same", "spread"] | int
@@ -60,7 +60,7 @@ class SandboxConfig:
     * ``memory``: bytes of resident memory for the whole tree; over it the
       tree is killed.  ``timeout``: seconds; over it the tree is killed.
     * ``trace_all``: stop on every syscall (for tracing); otherwise only the
-      calls the syscall table traps.
+      calls the syscall table traps, plus ``trap_extra`` (names).
     """
 
     kill_on_exit: bool = True
@@ -71,6 +71,7 @@ class SandboxConfig:
     memory: int | None = None
     timeout: float | None = None
     trace_all: bool = False
+    trap_extra: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,10 +225,13 @@ class Sandbox:
         env: Mapping[str, str] | None = None,
         cwd: str | None = None,
         on_start: Callable[[int], None] | None = None,
+        observer: Observer | None = None,
     ) -> RunResult:
         """Run ``argv`` to completion under the sandbox.
 
         stdin/stdout/stderr and the controlling terminal are the caller's.
+        ``observer`` sees every trapped call and task event (see
+        :class:`umlpy.vkernel.dispatch.Observer`).
         Raises UmlpyError when the command cannot be started.
         """
         if not argv:
@@ -237,10 +241,12 @@ class Sandbox:
         path = resolve_command(argv[0], envmap.get("PATH"))
         if cwd is not None:
             _check_dir(cwd)
-        program = seccomp_filter.build(trace_all=cfg.trace_all, task_limit=cfg.max_tasks is not None)
+        program = seccomp_filter.build(
+            trace_all=cfg.trace_all, task_limit=cfg.max_tasks is not None, extra=cfg.trap_extra
+        )
         rules = landlock.Ruleset(writable=cfg.writable) if cfg.landlock else None
         kernel = Kernel(max_tasks=cfg.max_tasks)
-        vk = VirtualKernel(kernel, trace_all=cfg.trace_all)
+        vk = VirtualKernel(kernel, trace_all=cfg.trace_all, observer=observer)
 
         cpu = _pick_cpu(cfg.cpu)
         saved_affinity = os.sched_getaffinity(0)

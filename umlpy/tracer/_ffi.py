@@ -18,9 +18,9 @@ import os
 from typing import Final
 
 from ptrace.binding import func as _pt
-from ptrace.binding.linux_struct import user_regs_struct
+from ptrace.binding.linux_struct import siginfo, user_regs_struct
 
-__all__ = ["user_regs_struct"]
+__all__ = ["siginfo", "user_regs_struct"]
 
 _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
 
@@ -190,6 +190,12 @@ def geteventmsg(pid: int) -> int:
     msg = ctypes.c_ulong()
     ptrace(PTRACE_GETEVENTMSG, pid, 0, msg)
     return msg.value
+
+
+def getsiginfo(pid: int) -> siginfo:
+    info = siginfo()
+    ptrace(PTRACE_GETSIGINFO, pid, 0, info)
+    return info
 
 
 def getregs(pid: int, regs: user_regs_struct) -> None:

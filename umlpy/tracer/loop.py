@@ -107,6 +107,12 @@ class SyscallContext:
     def write(self, addr: int, data: bytes) -> None:
         memory.write(self.tid, addr, data)
 
+    def regs(self) -> _ffi.user_regs_struct:
+        """A fresh copy of the task's registers (for debuggers and backtraces)."""
+        regs = _ffi.user_regs_struct()
+        _ffi.getregs(self.tid, regs)
+        return regs
+
     # -- mutators (dispatcher only) -----------------------------------------
     def skip(self, retval: int) -> None:
         """Do not run the syscall; the guest sees ``retval`` (e.g. -errno)."""
@@ -126,8 +132,23 @@ class SyscallContext:
         _ffi.setregs(self.tid, regs)
 
     def on_exit(self, cb: Callable[[int], int | None]) -> None:
-        """Call ``cb(retval)`` at the syscall-exit stop; a non-None result replaces it."""
-        self._exit_cb = cb
+        """Call ``cb(retval)`` at the syscall-exit stop; a non-None result replaces it.
+
+        Several callbacks run in the order registered, each seeing the
+        previous one's result.
+        """
+        prev = self._exit_cb
+        if prev is None:
+            self._exit_cb = cb
+            return
+
+        def chained(ret: int) -> int | None:
+            r1 = prev(ret)
+            cur = ret if r1 is None else r1
+            r2 = cb(cur)
+            return r2 if r2 is not None else r1
+
+        self._exit_cb = chained
 
 
 _ARG_REGS_X86_64 = ("rdi", "rsi", "rdx", "r10", "r8", "r9")
@@ -143,7 +164,7 @@ class Handler(Protocol):
 
     def task_exec(self, tid: int, former_tid: int) -> None: ...
 
-    def task_gone(self, tid: int) -> None: ...
+    def task_gone(self, tid: int, status: Exited | Killed) -> None: ...
 
     def signal(self, tid: int, sig: int) -> int: ...
 
@@ -343,7 +364,7 @@ class Tracer:
     def _gone(self, stop: Exited | Killed, rusage: object) -> None:
         tid = stop.tid
         self.tasks.pop(tid, None)
-        self.handler.task_gone(tid)
+        self.handler.task_gone(tid, stop)
         if self._early:
             self._adopt_orphans()
         if tid == self.main_pid:

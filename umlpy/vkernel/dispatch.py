@@ -12,9 +12,11 @@ import errno
 import logging
 import os
 import stat
+from typing import Protocol
 
 from umlpy.tracer import _ffi
 from umlpy.tracer.loop import SyscallContext
+from umlpy.tracer.stops import Exited, Killed
 from umlpy.vkernel.outcome import Deny, Emulate, GuestError, Outcome, Pass, Rewrite
 from umlpy.vkernel.state import Denial, Kernel
 from umlpy.vkernel.table import BY_NR, TASK_CREATION, Trap, i386_name, x86_64_name
@@ -23,12 +25,34 @@ from umlpy.vkernel.task import Task
 log = logging.getLogger(__name__)
 
 
+class Observer(Protocol):
+    """Sees every trapped call and task event (``umlpy trace``, API hooks).
+
+    ``syscall_enter`` runs before the handler decides; ``syscall_exit`` at the
+    syscall-exit stop with the final return value.  Observers must not write
+    guest registers; they may read guest memory.
+    """
+
+    def syscall_enter(self, ctx: SyscallContext) -> None: ...
+
+    def syscall_exit(self, ctx: SyscallContext, retval: int) -> None: ...
+
+    def task_created(self, parent: int, child: int, flags: int) -> None: ...
+
+    def task_exec(self, tid: int, former_tid: int) -> None: ...
+
+    def task_gone(self, tid: int, status: Exited | Killed) -> None: ...
+
+    def signal(self, tid: int, sig: int) -> None: ...
+
+
 class VirtualKernel:
     """Implements :class:`umlpy.tracer.loop.Handler`."""
 
-    def __init__(self, kernel: Kernel, *, trace_all: bool = False) -> None:
+    def __init__(self, kernel: Kernel, *, trace_all: bool = False, observer: Observer | None = None) -> None:
         self.k = kernel
         self.trace_all = trace_all
+        self.observer = observer
         self._uid = os.getuid()
 
     # -- tracer callbacks ----------------------------------------------------
@@ -37,15 +61,22 @@ class VirtualKernel:
 
     def syscall(self, ctx: SyscallContext) -> None:
         self.k.trapped += 1
+        obs = self.observer
+        if obs is not None:
+            obs.syscall_enter(ctx)
         try:
             outcome = self._decide(ctx)
         except GuestError as e:
             outcome = Emulate(-e.errno)
         self._apply(ctx, outcome)
+        if obs is not None:
+            ctx.on_exit(lambda ret: obs.syscall_exit(ctx, ret))
 
     def task_created(self, parent: int, child: int, flags: int) -> None:
         ptask = self.k.tasks.get(parent) or Task(parent, parent)
         self.k.tasks[child] = ptask.clone(child, flags)
+        if self.observer is not None:
+            self.observer.task_created(parent, child, flags)
 
     def task_exec(self, tid: int, former_tid: int) -> None:
         task = self.k.tasks.pop(former_tid, None) or Task(tid, tid)
@@ -56,11 +87,17 @@ class VirtualKernel:
         task.exec(tid)
         self.k.tasks[tid] = task
         self._note_exec(tid)
+        if self.observer is not None:
+            self.observer.task_exec(tid, former_tid)
 
-    def task_gone(self, tid: int) -> None:
+    def task_gone(self, tid: int, status: Exited | Killed) -> None:
         self.k.tasks.pop(tid, None)
+        if self.observer is not None:
+            self.observer.task_gone(tid, status)
 
     def signal(self, tid: int, sig: int) -> int:
+        if self.observer is not None:
+            self.observer.signal(tid, sig)
         return sig
 
     # -- internals -------------------------------------------------------------

@@ -1,0 +1,118 @@
+"""Shared test machinery: run umlpy for real, build C guests, check leftovers.
+
+The host is probed once: where it forbids ptrace or seccomp, tracer tests
+skip with the reason instead of failing.  Every test tags its environment
+(UMLPY_TEST_TAG) so guests inherit it; after the test no process carrying
+the tag may be alive — no guest outlives umlpy.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+GUESTS = Path(__file__).resolve().parent / "guests"
+
+
+def umlpy_cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "umlpy", *args]
+
+
+def run_umlpy(*args: str, timeout: float = 120, **kw: object) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
+    return subprocess.run(
+        umlpy_cmd(*args), capture_output=True, text=True, timeout=timeout, env=env, **kw  # type: ignore[call-overload]
+    )
+
+
+def run_native(argv: list[str], timeout: float = 120, **kw: object) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, **kw)  # type: ignore[call-overload]
+
+
+_probe: tuple[bool, str] | None = None
+
+
+def _can_trace() -> tuple[bool, str]:
+    global _probe
+    if _probe is None:
+        try:
+            r = run_umlpy("run", "--", "/bin/true", timeout=30)
+            _probe = (r.returncode == 0, r.stderr.strip() or f"exit {r.returncode}")
+        except Exception as e:  # pragma: no cover - host specific
+            _probe = (False, str(e))
+    return _probe
+
+
+@pytest.fixture
+def traceable() -> None:
+    ok, why = _can_trace()
+    if not ok:
+        pytest.skip(f"host forbids ptrace+seccomp: {why}")
+
+
+@pytest.fixture(autouse=True)
+def no_guest_survives(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    tag = uuid.uuid4().hex
+    monkeypatch.setenv("UMLPY_TEST_TAG", tag)
+    yield tag
+    deadline = time.monotonic() + 5
+    while True:
+        left = _tagged(tag)
+        if not left or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    for p in left:
+        try:
+            p.kill()
+        except psutil.Error:
+            pass
+    assert not left, f"guest processes outlived umlpy: {[(p.pid, p.info.get('cmdline')) for p in left]}"
+
+
+def _tagged(tag: str) -> list[psutil.Process]:
+    me = os.getpid()
+    out = []
+    for p in psutil.process_iter(["cmdline"]):
+        if p.pid == me:
+            continue
+        try:
+            if p.environ().get("UMLPY_TEST_TAG") == tag and p.status() != psutil.STATUS_ZOMBIE:
+                out.append(p)
+        except psutil.Error:
+            continue
+    return out
+
+
+@pytest.fixture(scope="session")
+def guest_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("guests")
+
+
+@pytest.fixture(scope="session")
+def build_guest(guest_dir: Path):  # type: ignore[no-untyped-def]
+    """build_guest("name", *extra_flags) -> path of tests/guests/name.c compiled with gcc."""
+    if shutil.which("gcc") is None:
+        pytest.skip("gcc is not installed")
+    cache: dict[tuple[str, ...], Path] = {}
+
+    def build(name: str, *flags: str) -> Path:
+        key = (name, *flags)
+        if key not in cache:
+            out = guest_dir / ("_".join(key).replace("-", "").replace("=", ""))
+            src = GUESTS / f"{name}.c"
+            subprocess.run(["gcc", "-O1", "-pthread", "-o", str(out), str(src), *flags], check=True)
+            cache[key] = out
+        return cache[key]
+
+    return build
