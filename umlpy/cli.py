@@ -93,6 +93,14 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("-q", "--quiet", action="store_true", help="no summary of denials on stderr")
     r.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- CMD [ARG...]")
 
+    try:
+        from umlpy import trace as trace_cmd
+    except ImportError:  # the trace front end is optional at this stage
+        trace_cmd = None  # type: ignore[assignment]
+    if trace_cmd is not None:
+        t = sub.add_parser("trace", help="strace-style tracing of a command's syscalls")
+        trace_cmd.configure_parser(t)
+
     d = sub.add_parser("doctor", help="what this host allows, and what that means for containment")
     d.add_argument("--json", action="store_true")
 
@@ -112,6 +120,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         match args.command:
             case "run":
                 return _run(args)
+            case "trace":
+                from umlpy import trace as trace_cmd
+
+                return trace_cmd.main(args)
             case "doctor":
                 from umlpy.doctor import main as doctor_main
 
