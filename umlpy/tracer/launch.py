@@ -18,6 +18,7 @@ nothing that can take a lock another thread held at fork time.
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 from collections.abc import Callable, Sequence
@@ -74,7 +75,13 @@ def spawn(
             if prepare is not None:
                 prepare()
             _ffi.install_seccomp(filter_program)
-            os.execve(path, argl, envd)
+            try:
+                os.execve(path, argl, envd)
+            except OSError as e:
+                if e.errno != errno.ENOEXEC:
+                    raise
+                # No #! line: run it as a shell script, as execvp(3) and shells do.
+                os.execve(b"/bin/sh", [b"sh", path, *argl[1:]], envd)
         except OSError as e:
             try:
                 os.write(err_w, str(e.errno or 1).encode())
