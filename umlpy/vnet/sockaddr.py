@@ -271,7 +271,7 @@ def with_address(sa: InetSockaddr, address: IPAddress, port: int) -> InetSockadd
     """
     if isinstance(sa, SockaddrIn):
         if not isinstance(address, ipaddress.IPv4Address):
-            raise ValueError(f"cannot put {address} into a sockaddr_in")
+            raise TypeError(f"cannot put {address} into a sockaddr_in")
         return SockaddrIn(address, port, sa.tail)
     if isinstance(address, ipaddress.IPv4Address):
         address = ipaddress.IPv6Address(b"\0" * 10 + b"\xff\xff" + address.packed)
