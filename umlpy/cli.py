@@ -163,7 +163,6 @@ def _run(args: argparse.Namespace) -> int:
         memory=args.memory,
         timeout=args.timeout,
     )
-    _protect_tracer()
     forwarder = _SignalForwarder()
     try:
         result = Sandbox(cfg).run(argv, on_start=forwarder.set_target)
@@ -199,19 +198,6 @@ def _summary(result: RunResult) -> None:
     lines.extend(f"umlpy: warning: {w}" for w in result.warnings)
     if lines:
         sys.stderr.write("\n".join(lines) + "\n")
-
-
-def _protect_tracer() -> None:
-    """Make umlpy non-dumpable: a same-uid guest can then not open /proc/<umlpy>/mem.
-
-    (Landlock's ptrace scoping does the same in the kernel where available.)
-    """
-    try:
-        import ctypes
-
-        ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE = 4
-    except (OSError, AttributeError):
-        pass
 
 
 class _SignalForwarder:

@@ -24,7 +24,7 @@ from typing import Literal
 
 import psutil
 
-from umlpy.tracer import landlock
+from umlpy.tracer import _ffi, landlock
 from umlpy.tracer.launch import spawn
 from umlpy.tracer.loop import SEIZE_OPTIONS, Tracer
 from umlpy.tracer.stops import Killed
@@ -59,6 +59,10 @@ class SandboxConfig:
     * ``max_tasks``: fork/clone fail with EAGAIN at this many live tasks.
     * ``memory``: bytes of resident memory for the whole tree; over it the
       tree is killed.  ``timeout``: seconds; over it the tree is killed.
+    * ``protect_tracer``: make the calling process non-dumpable once the
+      guest is seized, so a same-uid guest cannot open /proc/<tracer>/mem
+      or attach to it (Landlock also forbids that where available).  It
+      also disables core dumps of the calling process.
     * ``trace_all``: stop on every syscall (for tracing); otherwise only the
       calls the syscall table traps, plus ``trap_extra`` (names).
     """
@@ -70,6 +74,7 @@ class SandboxConfig:
     max_tasks: int | None = 4096
     memory: int | None = None
     timeout: float | None = None
+    protect_tracer: bool = True
     trace_all: bool = False
     trap_extra: tuple[str, ...] = ()
 
@@ -262,6 +267,7 @@ class Sandbox:
                     filter_program=program,
                     cwd=os.fsencode(cwd) if cwd is not None else None,
                     prepare=rules.restrict_self if rules is not None else None,
+                    on_seized=_protect_tracer if cfg.protect_tracer else None,
                     options=SEIZE_OPTIONS,
                 )
             except OSError as e:
@@ -316,6 +322,13 @@ class Sandbox:
             landlock_scoped=rules.applied.scoped if rules else False,
             landlock_fs=rules.applied.fs_writes_limited if rules else False,
         )
+
+
+def _protect_tracer() -> None:
+    try:
+        _ffi.set_dumpable(False)
+    except OSError:
+        pass
 
 
 def _check_dir(cwd: str) -> None:

@@ -70,6 +70,7 @@ __WNOTHREAD: Final = 0x20000000
 
 # --- prctl / seccomp / landlock ---------------------------------------------
 PR_SET_NO_NEW_PRIVS: Final = 38
+PR_SET_DUMPABLE: Final = 4
 PR_SET_SECCOMP: Final = 22
 SECCOMP_MODE_FILTER: Final = 2
 SECCOMP_SET_MODE_FILTER: Final = 1
@@ -251,6 +252,11 @@ def process_vm_writev(pid: int, addr: int, data: bytes) -> int:
 def set_no_new_privs() -> None:
     if _prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
         _raise("prctl(PR_SET_NO_NEW_PRIVS)")
+
+
+def set_dumpable(value: bool) -> None:
+    if _prctl(PR_SET_DUMPABLE, int(value), 0, 0, 0) != 0:
+        _raise("prctl(PR_SET_DUMPABLE)")
 
 
 def install_seccomp(program: list[tuple[int, int, int, int]]) -> None:

@@ -2,8 +2,10 @@
 
 Sequence (DESIGN.md, "Launch"):
 
-1. fork.  The child blocks reading a sync pipe, so the parent can
-   PTRACE_SEIZE it while nothing has happened yet;
+1. fork.  The child makes itself dumpable again (a non-dumpable tracer
+   forks non-dumpable children, which it may not seize without
+   CAP_SYS_PTRACE), says so on a pipe and blocks reading a sync pipe, so the
+   parent can PTRACE_SEIZE it while nothing else has happened yet;
 2. the child restores what Python changed and a guest must not inherit
    (SIGPIPE/SIGXFSZ ignored, blocked signals), runs the caller's
    sets NO_NEW_PRIVS, runs the caller's ``prepare`` (rlimits, Landlock),
@@ -52,10 +54,12 @@ def spawn(
     filter_program: list[Insn],
     cwd: bytes | None = None,
     prepare: Callable[[], None] | None = None,
+    on_seized: Callable[[], None] | None = None,
     options: int,
 ) -> Spawned:
     """Fork, seize and exec ``path``; the caller must then run the wait loop."""
     sync_r, sync_w = os.pipe()
+    ready_r, ready_w = os.pipe()
     err_r, err_w = os.pipe()
     envd = dict(env)
     argl = list(argv)
@@ -63,10 +67,16 @@ def spawn(
     if pid == 0:  # child
         try:
             os.close(sync_w)
+            os.close(ready_r)
             os.close(err_r)
             for s in _RESTORE_DEFAULT:
                 signal.signal(s, signal.SIG_DFL)
             signal.pthread_sigmask(signal.SIG_SETMASK, [])
+            # A non-dumpable tracer forks non-dumpable children, which an
+            # unprivileged tracer may not seize: undo that for this mm first.
+            _ffi.set_dumpable(True)
+            os.write(ready_w, b"r")
+            os.close(ready_w)
             os.read(sync_r, 1)
             os.close(sync_r)
             if cwd is not None:
@@ -91,8 +101,13 @@ def spawn(
             os._exit(127)
         os._exit(127)
     os.close(sync_r)
+    os.close(ready_w)
     os.close(err_w)
+    ready = os.read(ready_r, 1)
+    os.close(ready_r)
     try:
+        if ready != b"r":
+            raise OSError(errno.ECHILD, "the guest process died before it could be traced")
         _ffi.seize(pid, options)
     except OSError:
         os.kill(pid, signal.SIGKILL)
@@ -100,6 +115,11 @@ def spawn(
         os.close(sync_w)
         os.close(err_r)
         raise
+    if on_seized is not None:
+        # Still before the child can run anything: e.g. the tracer making itself
+        # non-dumpable (which, done before fork, would be inherited and forbid
+        # the seize itself for an unprivileged tracer).
+        on_seized()
     os.write(sync_w, b"x")
     os.close(sync_w)
     return Spawned(pid, err_r)
