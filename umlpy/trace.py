@@ -1,0 +1,358 @@
+"""``umlpy trace [options] -- CMD``: strace-style tracing, as a Sandbox client.
+
+An :class:`umlpy.vkernel.dispatch.Observer` sees each trapped call twice:
+at its seccomp stop (arguments decoded then, before an exec or another
+thread can change them) and at its syscall-exit stop (out-arguments and the
+return value).  Output follows strace's format: lines are written at exit;
+if another task produces output between a call's entry and exit, the call
+is shown as ``name(args <unfinished ...>`` then ``<... name resumed>...``.
+With ``-e trace=SET`` the seccomp filter traps only SET (``trap_extra``), so
+untraced calls cost nothing; calls the sandbox itself traps are hidden.
+
+Timing (``-T``, ``-c``) is the wall time between the two stops: strace's
+``-w`` (latency), tracer overhead included.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import IO
+
+from umlpy import sandbox
+from umlpy.tracer import _ffi
+from umlpy.tracer.loop import SyscallContext
+from umlpy.tracer.stops import Exited, Killed
+from umlpy.vkernel import classes
+from umlpy.vkernel.arch import x86_64
+from umlpy.vkernel.decode import Decoded, Env, Options, decode_enter, decode_exit, format_return
+from umlpy.vkernel.decode import flags as F
+from umlpy.vkernel.decode.siginfo import format_siginfo
+from umlpy.vkernel.table import i386_name, x86_64_name
+
+log = logging.getLogger(__name__)
+
+ALL_NAMES = frozenset(x86_64.SYSCALL_NAMES.values())
+_COLUMN = 39
+_STATUSES = frozenset({"successful", "failed", "unfinished", "unavailable", "detached"})
+
+
+def configure_parser(p: argparse.ArgumentParser) -> None:
+    p.description = "Trace CMD's system calls and signals (strace-compatible output)."
+    a = p.add_argument
+    a("-o", dest="output", metavar="FILE", help="write the trace to FILE (default: stderr)")
+    a("-q", dest="quiet", action="count", default=0, help="-qq: no '+++ exited' lines")
+    a("-f", dest="follow", action="store_true", default=True, help="follow forks (always on)")
+    a("-e", dest="exprs", action="append", default=[], metavar="EXPR",
+      help="trace=SET (names, %%class, /regex, !negation), status=SET (successful, failed, …)")
+    a("--trace", dest="trace_opt", metavar="SET", help="same as -e trace=SET")
+    a("-z", dest="only_ok", action="store_true", help="only successful calls (-e status=successful)")
+    a("-Z", dest="only_failed", action="store_true", help="only failed calls (-e status=failed)")
+    a("-c", dest="summary", action="store_true", help="count calls, errors and time; print a summary")
+    a("-C", dest="summary_too", action="store_true", help="like -c, and print the calls too")
+    a("-t", dest="timestamps", action="count", default=0, help="time of day; -tt with µs; -ttt epoch")
+    a("-T", dest="durations", action="store_true", help="show the time spent in each call")
+    a("-s", dest="strsize", type=int, default=32, metavar="N", help="string size to print (default 32)")
+    a("-y", dest="decode_fds", action="store_true", help="print paths associated with fds")
+    a("-x", dest="hex", action="count", default=0, help="non-ASCII strings in hex; -xx: all strings")
+    a("--json", action="store_true", help="one JSON object per call (and per signal/exit)")
+    a("argv", nargs=argparse.REMAINDER, metavar="-- CMD [ARG...]")
+
+
+@dataclass(frozen=True, slots=True)
+class TraceOptions:
+    names: frozenset[str] | None  # None: everything
+    statuses: frozenset[str]
+    quiet: int = 0
+    summary: bool = False
+    lines: bool = True
+    timestamps: int = 0
+    durations: bool = False
+    json: bool = False
+    pid_prefix: bool = False  # strace's "-f -o FILE": every line starts "PID  "
+    decode: Options = field(default_factory=Options)
+
+
+def parse_options(args: argparse.Namespace) -> TraceOptions:
+    names: frozenset[str] | None = None
+    statuses = set(_STATUSES)
+    exprs = list(args.exprs) + ([f"trace={args.trace_opt}"] if args.trace_opt else [])
+    for expr in exprs:
+        key, _, value = expr.partition("=") if "=" in expr else ("trace", "", expr)
+        try:
+            if key in ("trace", "t"):
+                sel = classes.parse_set(value, ALL_NAMES)
+                names = sel if names is None else names | sel
+            elif key == "status":
+                neg = value.startswith("!")
+                want = {s for s in value.lstrip("!").split(",") if s}
+                if not want <= _STATUSES | {"all", "none"}:
+                    raise ValueError(f"invalid status '{','.join(sorted(want - _STATUSES))}'")
+                want = set(_STATUSES) if "all" in want else want - {"none"}
+                statuses = set(_STATUSES) - want if neg else want
+            else:
+                raise ValueError(f"unsupported qualifier '{key}'")
+        except ValueError as e:
+            raise sandbox.UmlpyError(f"umlpy: trace: {e}", 2) from None
+    if args.only_ok:
+        statuses = {"successful"}
+    if args.only_failed:
+        statuses = {"failed"}
+    if args.strsize < 0:
+        raise sandbox.UmlpyError("umlpy: trace: -s must not be negative", 2)
+    summary = args.summary or args.summary_too
+    return TraceOptions(
+        names=names,
+        statuses=frozenset(statuses),
+        quiet=args.quiet,
+        summary=summary,
+        lines=not args.summary or args.summary_too,
+        timestamps=args.timestamps,
+        durations=args.durations,
+        json=args.json,
+        pid_prefix=args.output is not None,
+        decode=Options(strsize=args.strsize, decode_fds=args.decode_fds, hex_strings=min(args.hex, 2)),
+    )
+
+
+class _Call:
+    __slots__ = ("decoded", "name", "shown_head", "t0", "wall0")
+
+    def __init__(self, name: str, decoded: Decoded | None, t0: int, wall0: float) -> None:
+        self.name = name
+        self.decoded = decoded
+        self.t0 = t0
+        self.wall0 = wall0
+        self.shown_head = False  # printed as "<unfinished ...>"
+
+
+class Stats:
+    """Per-syscall counters for ``-c``."""
+
+    def __init__(self) -> None:
+        self.calls: dict[str, int] = {}
+        self.errors: dict[str, int] = {}
+        self.ns: dict[str, int] = {}
+
+    def add(self, name: str, ns: int, failed: bool) -> None:
+        self.calls[name] = self.calls.get(name, 0) + 1
+        self.ns[name] = self.ns.get(name, 0) + ns
+        if failed:
+            self.errors[name] = self.errors.get(name, 0) + 1
+
+    def report(self) -> str:
+        total_ns = sum(self.ns.values())
+        rows = sorted(self.calls, key=lambda n: (-self.ns[n], -self.calls[n], n))
+        sep = "------ ----------- ----------- --------- --------- ----------------"
+        out = ["% time     seconds  usecs/call     calls    errors syscall", sep]
+
+        def row(pct: float, ns: int, calls: int, errs: int, name: str) -> str:
+            per = ns // 1000 // calls if calls else 0
+            return f"{pct:6.2f} {ns / 1e9:11.6f} {per:11d} {calls:9d} {errs or '':>9} {name}"
+
+        for n in rows:
+            pct = 100.0 * self.ns[n] / total_ns if total_ns else 0.0
+            out.append(row(pct, self.ns[n], self.calls[n], self.errors.get(n, 0), n))
+        out.append(sep)
+        out.append(row(100.0, total_ns, sum(self.calls.values()), sum(self.errors.values()), "total"))
+        return "\n".join(out) + "\n"
+
+
+class TraceObserver:
+    """Implements :class:`umlpy.vkernel.dispatch.Observer`; writes strace-format lines to ``out``."""
+
+    def __init__(self, opts: TraceOptions, out: IO[str], main_pid: int | None = None) -> None:
+        self.o = opts
+        self.out = out
+        self.pending: dict[int, _Call] = {}
+        self.open: int | None = None  # tid whose entry is the logically open line
+        self.live: set[int] = set()
+        self.tgid: dict[int, int] = {}
+        self.stats = Stats()
+        self._show = opts.lines and not opts.json
+        self._filter_status = opts.statuses != _STATUSES
+        if main_pid is not None:
+            self.started(main_pid)
+
+    def started(self, pid: int) -> None:
+        self.live.add(pid)
+        self.tgid[pid] = pid
+
+    # -- Observer ------------------------------------------------------------
+    def syscall_enter(self, ctx: SyscallContext) -> None:
+        name = _name(ctx)
+        if self.o.names is not None and name not in self.o.names:
+            return
+        if ctx.tid not in self.live:
+            self.started(ctx.tid)
+        decoded = None
+        if self.o.lines:
+            decoded = decode_enter(name, Env(ctx, ctx.tid, tuple(ctx.args), self.o.decode))
+        if self._show and not self._filter_status:
+            self._interrupt()
+            self.open = ctx.tid
+        self.pending[ctx.tid] = _Call(name, decoded, time.monotonic_ns(), time.time())
+
+    def syscall_exit(self, ctx: SyscallContext, retval: int) -> None:
+        call = self.pending.pop(ctx.tid, None)
+        if call is not None:
+            self._finish(ctx.tid, call, retval)
+
+    def task_created(self, parent: int, child: int, flags: int) -> None:
+        self.live.add(child)
+        self.tgid[child] = self.tgid.get(parent, parent) if flags & F.CLONE.CLONE_THREAD else child
+
+    def task_exec(self, tid: int, former_tid: int) -> None:
+        if former_tid != tid:
+            call = self.pending.pop(former_tid, None)
+            self.pending.pop(tid, None)
+            if call is not None:
+                self.pending[tid] = call
+            if self.open == former_tid:
+                self.open = tid
+            self.live.discard(former_tid)
+            self.tgid[tid] = tid
+
+    def task_gone(self, tid: int, status: Exited | Killed) -> None:
+        call = self.pending.pop(tid, None)
+        if call is not None:
+            self._finish(tid, call, None)
+        if isinstance(status, Killed):
+            core = " (core dumped)" if status.core else ""
+            text = f"+++ killed by {F.signame(status.sig)}{core} +++"
+            event = {"event": "killed", "signal": F.signame(status.sig), "core_dumped": status.core}
+        else:
+            text = f"+++ exited with {status.code} +++"
+            event = {"event": "exited", "code": status.code}
+        if self.o.quiet < 2:
+            self._event(tid, text, event)
+        self.live.discard(tid)
+
+    def signal(self, tid: int, sig: int) -> None:
+        try:
+            raw = bytes(_ffi.getsiginfo(tid))
+        except OSError:
+            raw = b""
+        info = format_siginfo(sig, raw)
+        if self.o.quiet < 3:
+            self._event(tid, f"--- {F.signame(sig)} {info} ---", {"event": "signal", "signal": F.signame(sig),
+                                                                    "siginfo": info})
+
+    # -- output --------------------------------------------------------------
+    def _leader(self, tid: int, wall: float) -> str:
+        if self.o.pid_prefix:
+            p = f"{tid:<5d} "
+        elif len(self.live) > 1:
+            p = f"[pid {tid:5d}] "
+        else:
+            p = ""
+        ts = self.o.timestamps
+        if ts:
+            frac = int((wall % 1) * 1_000_000)
+            if ts >= 3:
+                p += f"{int(wall)}.{frac:06d} "
+            else:
+                p += time.strftime("%H:%M:%S", time.localtime(wall)) + (f".{frac:06d} " if ts == 2 else " ")
+        return p
+
+    def _interrupt(self) -> None:
+        tid = self.open
+        if tid is None:
+            return
+        self.open = None
+        call = self.pending.get(tid)
+        if call is None or call.decoded is None:
+            return
+        call.shown_head = True
+        self.out.write(f"{self._leader(tid, call.wall0)}{call.decoded.head()} <unfinished ...>\n")
+
+    def _finish(self, tid: int, call: _Call, retval: int | None) -> None:
+        t1 = time.monotonic_ns()
+        r = None if retval is None else ((retval + (1 << 63)) % (1 << 64)) - (1 << 63)
+        failed = r is not None and -4095 <= r < 0
+        if self.o.summary:
+            self.stats.add(call.name, t1 - call.t0, failed)
+        if not self.o.lines:
+            if self.open == tid:
+                self.open = None
+            return
+        if self._filter_status:
+            status = "unavailable" if r is None else "failed" if failed else "successful"
+            if status not in self.o.statuses:
+                return
+        d = call.decoded
+        assert d is not None
+        if r is not None:
+            decode_exit(d, r)
+        ret = format_return(d, r, decode_fds=self.o.decode.decode_fds)
+        if self.o.json:
+            self._json(tid, call, d, r, t1)
+            return
+        if self.open == tid and not call.shown_head:
+            line = self._leader(tid, call.wall0) + d.head() + d.tail()
+        else:
+            self._interrupt()
+            line = f"{self._leader(tid, time.time())}<... {call.name} resumed>{d.tail()}"
+        self.open = None
+        dur = f" <{(t1 - call.t0) / 1e9:.6f}>" if self.o.durations and r is not None else ""
+        self.out.write(f"{line:<{_COLUMN}} = {ret}{dur}\n")
+
+    def _json(self, tid: int, call: _Call, d: Decoded, r: int | None, t1: int) -> None:
+        err = F.errno_name(-r) if r is not None and -4095 <= r < 0 else None
+        obj = {
+            "pid": self.tgid.get(tid, tid), "tid": tid, "name": call.name, "args": d.args(),
+            "raw_args": list(d.env.args), "return": r, "errno": err,
+            "return_text": format_return(d, r, decode_fds=self.o.decode.decode_fds),
+            "time": call.wall0, "duration": None if r is None else (t1 - call.t0) / 1e9,
+        }
+        self.out.write(json.dumps(obj) + "\n")
+
+    def _event(self, tid: int, text: str, event: dict[str, object]) -> None:
+        if self.o.json:
+            self.out.write(json.dumps({"pid": self.tgid.get(tid, tid), "tid": tid, "time": time.time(), **event})
+                           + "\n")
+        elif self.o.lines:
+            self._interrupt()
+            self.out.write(f"{self._leader(tid, time.time())}{text}\n")
+
+
+def _name(ctx: SyscallContext) -> str:
+    if ctx.arch == _ffi.AUDIT_ARCH_I386:
+        return i386_name(ctx.nr)
+    return x86_64_name(ctx.nr)
+
+
+def main(args: argparse.Namespace) -> int:
+    argv = list(args.argv)
+    if argv and argv[0] == "--":
+        argv = argv[1:]
+    if not argv:
+        raise sandbox.UmlpyError("umlpy: trace: no command given (usage: umlpy trace [OPTIONS] -- CMD [ARG...])", 2)
+    opts = parse_options(args)
+    if opts.names is None:
+        cfg = sandbox.SandboxConfig(trace_all=True)
+    else:
+        cfg = sandbox.SandboxConfig(trap_extra=tuple(sorted(opts.names)))
+    try:
+        out: IO[str] = open(args.output, "w", buffering=1 << 16) if args.output else sys.stderr  # noqa: SIM115
+    except OSError as e:
+        raise sandbox.UmlpyError(f"umlpy: trace: cannot open {args.output}: {e.strerror}", 2) from None
+    obs = TraceObserver(opts, out)
+    try:
+        result = sandbox.Sandbox(cfg).run(argv, on_start=obs.started, observer=obs)
+    finally:
+        if opts.summary:
+            out.write(obs.stats.report())
+        if out is not sys.stderr:
+            out.close()
+        else:
+            out.flush()
+    if result.signal is not None:
+        sys.stdout.flush()
+        sandbox.reraise_signal(result.signal)
+        return 128 + result.signal
+    return result.exit_code if result.exit_code is not None else 125

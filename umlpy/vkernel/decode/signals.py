@@ -1,0 +1,28 @@
+"""Decoders for the signal family (rt_sigaction, rt_sigprocmask, kill …)."""
+
+from __future__ import annotations
+
+from umlpy.vkernel.decode import flags as F
+from umlpy.vkernel.decode.base import INT, PTR, ULONG, Arg, Env, Spec, s32, sc
+from umlpy.vkernel.decode.structs import SIGACTION_IN, SIGACTION_OUT, sigset_in, sigset_out
+
+SIGNAL = Arg(lambda e, i: F.signame(s32(e.args[i])) if 0 < s32(e.args[i]) <= 64 else str(s32(e.args[i])))
+HOW = Arg(lambda e, i: F.xval(s32(e.args[i]), F.SigHow))
+
+
+def _sigaltstack(e: Env, i: int) -> str:
+    return "NULL" if e.args[i] == 0 else f"{e.args[i]:#x}"
+
+
+SPECS: dict[str, Spec] = {
+    "rt_sigaction": sc(SIGNAL, SIGACTION_IN, SIGACTION_OUT, ULONG),
+    "rt_sigprocmask": sc(HOW, sigset_in(3), sigset_out(3), ULONG),
+    "rt_sigpending": sc(sigset_out(1), ULONG),
+    "rt_sigsuspend": sc(sigset_in(1), ULONG),
+    "kill": sc(INT, SIGNAL),
+    "tkill": sc(INT, SIGNAL),
+    "tgkill": sc(INT, INT, SIGNAL),
+    "sigaltstack": sc(Arg(_sigaltstack), PTR),
+    "pause": sc(),
+    "rt_sigreturn": sc(),
+}
