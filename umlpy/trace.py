@@ -274,7 +274,7 @@ class TraceObserver:
         t1 = time.monotonic_ns()
         r = None if retval is None else ((retval + (1 << 63)) % (1 << 64)) - (1 << 63)
         failed = r is not None and -4095 <= r < 0
-        if self.o.summary:
+        if self.o.summary and r is not None:  # like strace -c: calls that never return are not counted
             self.stats.add(call.name, t1 - call.t0, failed)
         if not self.o.lines:
             if self.open == tid:
@@ -292,7 +292,7 @@ class TraceObserver:
         if self.o.json:
             self._json(tid, call, d, r, t1)
             return
-        if self.open == tid and not call.shown_head:
+        if not call.shown_head and (self.open == tid or self._filter_status):
             line = self._leader(tid, call.wall0) + d.head() + d.tail()
         else:
             self._interrupt()

@@ -93,7 +93,7 @@ def test_threads_unfinished_and_resumed(tmp_path: Path, build_guest) -> None:  #
 def test_stderr_prefix_with_several_tasks() -> None:
     r = run_umlpy("trace", "-e", "trace=execve,exit_group", "--", "sh", "-c", "/bin/true; true", timeout=60)
     assert r.returncode == 0
-    assert re.search(r"^\[pid +\d+\] execve\(\"/bin/true\"", r.stderr, re.M)
+    assert re.search(r"^\[pid +\d+\] execve\(\"/bin/true\"", r.stderr, re.MULTILINE)
 
 
 def test_usage_errors() -> None:
