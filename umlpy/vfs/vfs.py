@@ -1,0 +1,333 @@
+"""The facade the syscall handlers use: mounts + resolution + overlays.
+
+Theory of operation (PRoot's path pipeline, gVisor's VFS split):
+
+1. :meth:`Vfs.resolve` walks the guest path in the guest's view
+   (resolve.py) with this object as the :class:`~umlpy.vfs.resolve.Accessor`:
+   each component is located in the mount table (mounts.py), then looked up
+   in the mount's overlay (overlay.py) or directly on the host for ``rw``/``ro``
+   binds and tmpfs.  Hidden paths are absent.  The answer, :class:`Resolved`,
+   carries the canonical guest path, the node, the host path to *read* it
+   through and the facts a handler needs (mount, layer, last-component kind).
+2. Before any write-intent syscall the handler calls :meth:`Vfs.prepare_write`
+   (or :meth:`Vfs.prepare_rename`) and hands the host kernel the path it
+   returns; ``None`` means the vfs already did everything (a deletion of a
+   lower-only file is only a whiteout) and the handler emulates success.
+3. Paths going back to the guest (getcwd, readlink of /proc/self/fd/N...) go
+   through :meth:`Vfs.to_guest`; None means "not visible to the guest".
+
+Per-mount state in the state directory: ``upper/<key>``, ``work/<key>``,
+``meta/<key>.jsonl`` where ``<key>`` is ``root`` for ``/`` and the hex of the
+guest mount point otherwise, so the same configuration finds the same layers
+again for ``umlpy diff/commit/discard``.  The state directory is hidden from
+the guest wherever a mount would show it.
+
+Mount identity for ``RESOLVE_NO_XDEV`` is (mount point, st_dev of the lower
+node), so the host's own mounts below ``--root`` (``/proc``, ``/dev``...)
+count as crossings too; entries only in the upper layer take the lower
+root's device, as overlayfs presents a single device.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from umlpy.vfs import changes as _changes
+from umlpy.vfs import paths
+from umlpy.vfs.errors import VfsError, from_oserror
+from umlpy.vfs.meta import FakeMeta, MetaStore
+from umlpy.vfs.mounts import Access, BindSpec, Location, Mount, MountKind, MountTable
+from umlpy.vfs.overlay import DirEntry, Layer, Overlay, WriteIntent
+from umlpy.vfs.paths import LastKind
+from umlpy.vfs.resolve import Node, NodeKind, ResolveFlag, resolve
+
+log = logging.getLogger(__name__)
+
+MagicLinks = Callable[[bytes], "tuple[NodeKind, bytes] | None"]
+"""Per-task answers for ``/proc/self/...``: guest path -> (SYMLINK or
+MAGICLINK, target), or None for an ordinary path."""
+
+
+class FsView(Protocol):
+    """What resolution needs from a task's fs context (vkernel FsContext)."""
+
+    @property
+    def root(self) -> bytes: ...
+
+    @property
+    def cwd(self) -> bytes | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class VfsConfig:
+    state_dir: bytes
+    root: bytes = b"/"
+    root_access: Access = Access.COW
+    binds: tuple[BindSpec, ...] = ()
+    tmpfs: tuple[bytes, ...] = ()
+    hidden: tuple[bytes, ...] = ()
+    synthetic: tuple[tuple[bytes, bytes], ...] = ()  # (guest path, content)
+    fake_root: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Resolved:
+    guest: bytes  # canonical guest path
+    node: Node | None  # None: absent (only under MAY_CREATE)
+    host: bytes | None  # host path to read through now; None if absent in a COW mount
+    mount: Mount
+    rel: bytes  # path below the mount point
+    layer: Layer | None  # UPPER/LOWER/ABSENT in a COW mount, None elsewhere
+    last: LastKind = LastKind.NORM
+    trailing_slash: bool = False
+    must_be_dir: bool = False
+
+    @property
+    def readonly(self) -> bool:
+        return self.mount.access is Access.RO
+
+
+def _key(guest: bytes) -> bytes:
+    return b"root" if guest == b"/" else guest.hex().encode()
+
+
+@dataclass(slots=True)
+class _Magic:
+    """An Accessor adding per-task magic links in front of the Vfs."""
+
+    vfs: Vfs
+    magic: MagicLinks
+    cache: dict[bytes, tuple[NodeKind, bytes] | None] = field(default_factory=dict)
+
+    def _ask(self, guest: bytes) -> tuple[NodeKind, bytes] | None:
+        if guest not in self.cache:
+            self.cache[guest] = self.magic(guest)
+        return self.cache[guest]
+
+    def lstat(self, path: bytes) -> Node | None:
+        m = self._ask(path)
+        return Node(m[0], b"magic") if m else self.vfs.lstat(path)
+
+    def readlink(self, path: bytes) -> bytes:
+        m = self._ask(path)
+        return m[1] if m else self.vfs.readlink(path)
+
+
+class Vfs:
+    def __init__(self, config: VfsConfig) -> None:
+        self.config = config
+        state = os.path.realpath(config.state_dir)
+        os.makedirs(state, mode=0o700, exist_ok=True)
+        self.state_dir = state
+        self.mounts = MountTable(config.root, state_dir=state, root_access=config.root_access)
+        for b in config.binds:
+            self.mounts.add_bind(b)
+        for t in config.tmpfs:
+            self.mounts.add_tmpfs(t)
+        for g, content in config.synthetic:
+            self.mounts.add_synthetic(g, content)
+        for h in config.hidden:
+            self.mounts.hide(h)
+        for m in self.mounts.mounts:
+            if m.kind in (MountKind.ROOT, MountKind.BIND) and paths.is_within(state, m.host):
+                self.mounts.hide(paths.under(m.guest, paths.relative_to(state, m.host)))
+        self.empty = os.path.join(state, b"empty")
+        os.makedirs(self.empty, mode=0o555, exist_ok=True)
+        self.overlays: dict[bytes, Overlay] = {}
+        self._lower_dev: dict[bytes, int] = {}
+        for d in (b"upper", b"work", b"meta"):
+            os.makedirs(os.path.join(state, d), mode=0o700, exist_ok=True)
+        for m in self.mounts.mounts:
+            if m.access is Access.COW and m.kind in (MountKind.ROOT, MountKind.BIND):
+                k = _key(m.guest)
+                meta = MetaStore(os.path.join(state, b"meta", k + b".jsonl"))
+                self.overlays[m.guest] = Overlay(
+                    m.host, os.path.join(state, b"upper", k), os.path.join(state, b"work", k), meta,
+                    fake_root=config.fake_root,
+                )
+                self._lower_dev[m.guest] = os.stat(m.host).st_dev
+
+    # --- Accessor protocol (guest view) ---------------------------------------------
+
+    def _stat(self, loc: Location) -> tuple[os.stat_result | None, Layer | None, bytes | None]:
+        ov = self.overlays.get(loc.mount.guest)
+        if ov is not None:
+            lk = ov.lookup(loc.rel)
+            return lk.st, lk.layer, lk.host
+        try:
+            return os.lstat(loc.host), None, loc.host
+        except (FileNotFoundError, NotADirectoryError):
+            return None, None, loc.host
+        except OSError as e:
+            raise from_oserror(e) from None
+
+    def lstat(self, path: bytes) -> Node | None:
+        if self.mounts.is_hidden(path):
+            return None
+        loc = self.mounts.locate(path)
+        m = loc.mount
+        if m.kind is MountKind.SYNTHETIC:
+            return None if loc.rel else Node(NodeKind.REG, (m.guest, 0))
+        st, layer, _ = self._stat(loc)
+        if st is None:
+            return Node(NodeKind.DIR, (m.guest, 0)) if self.mounts.is_implied_dir(path) else None
+        dev = self._lower_dev[m.guest] if layer is Layer.UPPER else st.st_dev
+        return Node(NodeKind.from_mode(st.st_mode), (m.guest, dev))
+
+    def readlink(self, path: bytes) -> bytes:
+        _, _, host = self._stat(self.mounts.locate(path))
+        if host is None:
+            raise VfsError(errno.ENOENT)
+        try:
+            return os.readlink(host)
+        except OSError as e:
+            raise from_oserror(e) from None
+
+    # --- resolution -------------------------------------------------------------------
+
+    def resolve(
+        self, ctx: FsView, dirfd_path: bytes | None, path: bytes, flags: ResolveFlag = ResolveFlag.NONE,
+        *, magic: MagicLinks | None = None,
+    ) -> Resolved:
+        """Resolve ``path`` for a task: relative to ``dirfd_path`` (the
+        canonical guest path of the dirfd) or, for AT_FDCWD (None), the cwd."""
+        base = dirfd_path if dirfd_path is not None else (ctx.cwd or b"/")
+        acc = self if magic is None else _Magic(self, magic)
+        r = resolve(acc, path, base=base, root=ctx.root, flags=flags)
+        res = self.locate(r.path, node=r.node)
+        return Resolved(res.guest, r.node, res.host, res.mount, res.rel, res.layer, r.last, r.trailing_slash,
+                        r.must_be_dir)
+
+    def locate(self, guest: bytes, *, node: Node | None = None) -> Resolved:
+        """Facts about an already canonical guest path (no walk)."""
+        loc = self.mounts.locate(guest)
+        if node is None:
+            node = self.lstat(guest)
+        if loc.mount.kind is MountKind.SYNTHETIC:
+            return Resolved(guest, node, loc.mount.host, loc.mount, loc.rel, None)
+        st, layer, host = self._stat(loc)
+        if st is None and node is not None and node.kind is NodeKind.DIR:
+            host = self.empty  # implied directory leading to a mount point
+        return Resolved(guest, node, host, loc.mount, loc.rel, layer)
+
+    # --- writes -----------------------------------------------------------------------
+
+    def _writable(self, res: Resolved) -> Overlay | None:
+        if self.mounts.is_hidden(res.guest):
+            raise VfsError(errno.EACCES, "hidden path")
+        if res.mount.kind is MountKind.SYNTHETIC or res.readonly or res.host == self.empty:
+            raise VfsError(errno.EROFS)
+        return self.overlays.get(res.mount.guest)
+
+    def prepare_write(self, res: Resolved, intent: WriteIntent) -> bytes | None:
+        """The host path for a write-intent syscall on ``res`` (after copy-up and
+        bookkeeping), or None if the vfs completed it (emulate success)."""
+        if not res.rel and res.mount.kind is not MountKind.ROOT and intent in (WriteIntent.UNLINK, WriteIntent.RMDIR):
+            raise VfsError(errno.EBUSY, "mount point")
+        ov = self._writable(res)
+        if ov is None:
+            return res.host if res.host is not None else Location(res.mount, res.rel).host
+        return ov.prepare_write(res.rel, intent)
+
+    def prepare_rename(
+        self, old: Resolved, new: Resolved, *, noreplace: bool = False, exchange: bool = False
+    ) -> tuple[bytes, bytes]:
+        if old.mount != new.mount:
+            raise VfsError(errno.EXDEV)
+        if not old.rel or not new.rel:
+            raise VfsError(errno.EBUSY, "mount point")
+        ov = self._writable(old)
+        self._writable(new)
+        if ov is None:
+            return Location(old.mount, old.rel).host, Location(new.mount, new.rel).host
+        return ov.prepare_rename(old.rel, new.rel, noreplace=noreplace, exchange=exchange)
+
+    def fake_chown(self, res: Resolved, uid: int, gid: int) -> None:
+        ov = self._writable(res)
+        if ov is None:
+            raise VfsError(errno.EPERM, "fake ownership only on copy-on-write mounts")
+        ov.fake_chown(res.rel, uid, gid)
+
+    def fake_chmod(self, res: Resolved, mode: int) -> None:
+        ov = self._writable(res)
+        if ov is None:
+            raise VfsError(errno.EPERM, "fake modes only on copy-on-write mounts")
+        ov.fake_chmod(res.rel, mode)
+
+    def meta_of(self, res: Resolved) -> FakeMeta | None:
+        """Owner/mode overrides to apply to stat(2) results for ``res``."""
+        ov = self.overlays.get(res.mount.guest)
+        return ov.meta_of(res.rel) if ov is not None else None
+
+    # --- reading back -----------------------------------------------------------------
+
+    def to_guest(self, host: bytes) -> bytes | None:
+        """The guest path for a canonical host path, None if the guest must not see it."""
+        if not host.startswith(b"/"):
+            return None
+        host = paths.normalize(host)
+        for mguest, ov in self.overlays.items():
+            if paths.is_within(host, ov.upper):
+                guest = paths.under(mguest, paths.relative_to(host, ov.upper))
+                ok = self.mounts.locate(guest).mount.guest == mguest and not self.mounts.is_hidden(guest)
+                return guest if ok else None
+        return self.mounts.to_guest(host)
+
+    def listdir(self, guest: bytes) -> list[DirEntry]:
+        """Entries of a canonical guest directory, merged, without hidden ones."""
+        if self.mounts.is_hidden(guest):
+            raise VfsError(errno.ENOENT)
+        loc = self.mounts.locate(guest)
+        if loc.mount.kind is MountKind.SYNTHETIC:
+            raise VfsError(errno.ENOTDIR)
+        ov = self.overlays.get(loc.mount.guest)
+        entries: dict[bytes, DirEntry] = {}
+        try:
+            if ov is not None:
+                entries = {e.name: e for e in ov.listdir(loc.rel)}
+            else:
+                with os.scandir(loc.host) as it:
+                    for e in it:
+                        kind = NodeKind.from_mode(e.stat(follow_symlinks=False).st_mode)
+                        entries[e.name] = DirEntry(e.name, kind, e.inode())
+        except (VfsError, FileNotFoundError):
+            if not self.mounts.is_implied_dir(guest):
+                raise VfsError(errno.ENOENT) from None
+        except OSError as e:
+            raise from_oserror(e) from None
+        for name, is_dir in self.mounts.mountpoints_in(guest).items():
+            res = self.locate(paths.join(guest, name))
+            ino = os.stat(res.host).st_ino if res.host else 1
+            entries[name] = DirEntry(name, NodeKind.DIR if is_dir else NodeKind.REG, ino)
+        return sorted((e for e in entries.values() if self.mounts.keep_entry(guest, e.name)), key=lambda e: e.name)
+
+    # --- review -----------------------------------------------------------------------
+
+    def changes(self) -> list[_changes.Change]:
+        out: list[_changes.Change] = []
+        for mguest, ov in self.overlays.items():
+            out.extend(_changes.diff(ov, mount=mguest))
+        return sorted(out, key=lambda c: c.path)
+
+    def commit(self, selection: Iterable[bytes] | None = None) -> _changes.CommitResult:
+        sel = None if selection is None else set(selection)
+        applied: list[bytes] = []
+        failed: list[tuple[bytes, str]] = []
+        for mguest, ov in self.overlays.items():
+            r = _changes.commit(ov, sel, mount=mguest)
+            applied.extend(r.applied)
+            failed.extend(r.failed)
+        return _changes.CommitResult(tuple(applied), tuple(failed))
+
+    def discard(self) -> None:
+        for ov in self.overlays.values():
+            _changes.discard(ov)
+
+    def close(self) -> None:
+        for ov in self.overlays.values():
+            ov.meta.close()
