@@ -2,6 +2,6 @@
 
 import sys
 
-from umlpy.cli import main
+from umlpy.cli import entry
 
-sys.exit(main())
+entry()

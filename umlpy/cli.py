@@ -74,7 +74,7 @@ def _cpu(text: str) -> str | int:
         raise argparse.ArgumentTypeError(f"--cpu takes same, spread or a CPU number, not {text!r}") from None
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(*, with_trace: bool = True) -> argparse.ArgumentParser:
     p = _Parser(prog="umlpy", description="Run programs under a syscall-trapping sandbox.")
     p.add_argument("--version", action="version", version=f"umlpy {__version__}")
     p.add_argument("-v", "--verbose", action="count", default=0, help="log what umlpy does (repeat for more)")
@@ -93,12 +93,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("-q", "--quiet", action="store_true", help="no summary of denials on stderr")
     r.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- CMD [ARG...]")
 
-    try:
+    t = sub.add_parser("trace", help="strace-style tracing of a command's syscalls")
+    if with_trace:  # the decoders cost ~25 ms to import: only when tracing
         from umlpy import trace as trace_cmd
-    except ImportError:  # the trace front end is optional at this stage
-        trace_cmd = None  # type: ignore[assignment]
-    if trace_cmd is not None:
-        t = sub.add_parser("trace", help="strace-style tracing of a command's syscalls")
+
         trace_cmd.configure_parser(t)
 
     d = sub.add_parser("doctor", help="what this host allows, and what that means for containment")
@@ -110,7 +108,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    words = [a for a in argv if not a.startswith("-")]
+    args = build_parser(with_trace=bool(words) and words[0] == "trace").parse_args(argv)
     logging.basicConfig(
         level=logging.WARNING - 10 * min(args.verbose, 2),
         format="umlpy: %(name)s: %(message)s",
@@ -198,6 +198,14 @@ def _summary(result: RunResult) -> None:
     lines.extend(f"umlpy: warning: {w}" for w in result.warnings)
     if lines:
         sys.stderr.write("\n".join(lines) + "\n")
+
+
+def entry() -> None:
+    """Console-script entry: exit without interpreter teardown (it only costs time)."""
+    status = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
 
 
 class _SignalForwarder:

@@ -22,8 +22,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Literal
 
-import psutil
-
 from umlpy.tracer import _ffi, landlock
 from umlpy.tracer.launch import spawn
 from umlpy.tracer.loop import SEIZE_OPTIONS, Tracer
@@ -203,6 +201,8 @@ class _Watchdog(threading.Thread):
                 return
 
     def _rss(self) -> int:
+        import psutil  # only runs with --memory; importing costs ~10 ms at startup
+
         total = 0
         for pid in self.processes():
             try:

@@ -7,28 +7,31 @@ PTRACE_O_TRACESECCOMP, so those are added here (values from
 include/uapi/linux/ptrace.h).  Every call raises ``OSError`` with the C errno;
 nothing here knows what a sandbox is.
 
-Only this module imports ctypes.
+Only this module imports ctypes.  python-ptrace's structures are imported
+on first use: its package import costs ~9 ms, which every short run would
+pay at startup although most runs never rewrite a register.
 """
 
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 from typing import Final
 
-from ptrace.binding import func as _pt
-from ptrace.binding.linux_struct import siginfo, user_regs_struct
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["siginfo", "user_regs_struct"]
+if TYPE_CHECKING:
+    from ptrace.binding.linux_struct import siginfo, user_regs_struct
 
-_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+# Not ctypes.util.find_library: it runs ldconfig, ~8 ms on every start.
+_libc = ctypes.CDLL("libc.so.6", use_errno=True)
 
-# --- ptrace requests -------------------------------------------------------
-PTRACE_CONT: Final = _pt.PTRACE_CONT
-PTRACE_KILL: Final = _pt.PTRACE_KILL
-PTRACE_SYSCALL: Final = _pt.PTRACE_SYSCALL
-PTRACE_DETACH: Final = _pt.PTRACE_DETACH
+# --- ptrace requests (include/uapi/linux/ptrace.h) ---------------------------
+PTRACE_PEEKUSER: Final = 3
+PTRACE_CONT: Final = 7
+PTRACE_KILL: Final = 8
+PTRACE_SYSCALL: Final = 24
+PTRACE_DETACH: Final = 17
 PTRACE_GETREGS: Final = 12
 PTRACE_SETREGS: Final = 13
 PTRACE_GETEVENTMSG: Final = 0x4201
@@ -193,7 +196,31 @@ def geteventmsg(pid: int) -> int:
     return msg.value
 
 
+def new_regs() -> user_regs_struct:
+    """An empty register structure (python-ptrace's user_regs_struct)."""
+    from ptrace.binding.linux_struct import user_regs_struct
+
+    return user_regs_struct()
+
+
+# Offsets in struct user_regs_struct (arch/x86/include/asm/user_64.h).
+REG_RDI: Final = 14 * 8
+REG_ORIG_RAX: Final = 15 * 8
+REG_RBX: Final = 5 * 8
+
+
+def peekuser(pid: int, offset: int) -> int:
+    """One register, without a whole GETREGS."""
+    ctypes.set_errno(0)
+    r = _ptrace(PTRACE_PEEKUSER, pid, offset, None)
+    if r == -1 and ctypes.get_errno():
+        _raise(f"ptrace(PEEKUSER, {pid})")
+    return int(r) & 0xFFFFFFFFFFFFFFFF
+
+
 def getsiginfo(pid: int) -> siginfo:
+    from ptrace.binding.linux_struct import siginfo
+
     info = siginfo()
     ptrace(PTRACE_GETSIGINFO, pid, 0, info)
     return info

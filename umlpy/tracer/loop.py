@@ -33,7 +33,7 @@ import os
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from umlpy.tracer import _ffi, memory
 from umlpy.tracer.stops import (
@@ -54,6 +54,8 @@ from umlpy.tracer.stops import (
 
 log = logging.getLogger(__name__)
 
+# Not TRACEEXIT: an extra stop per task exit that nothing here needs
+# (exit statuses come from wait); ExitEvent is still handled if it occurs.
 SEIZE_OPTIONS = (
     _ffi.PTRACE_O_EXITKILL
     | _ffi.PTRACE_O_TRACESECCOMP
@@ -61,7 +63,6 @@ SEIZE_OPTIONS = (
     | _ffi.PTRACE_O_TRACEVFORK
     | _ffi.PTRACE_O_TRACECLONE
     | _ffi.PTRACE_O_TRACEEXEC
-    | _ffi.PTRACE_O_TRACEEXIT
     | _ffi.PTRACE_O_TRACESYSGOOD
 )
 
@@ -107,16 +108,16 @@ class SyscallContext:
     def write(self, addr: int, data: bytes) -> None:
         memory.write(self.tid, addr, data)
 
-    def regs(self) -> _ffi.user_regs_struct:
+    def regs(self) -> Any:
         """A fresh copy of the task's registers (for debuggers and backtraces)."""
-        regs = _ffi.user_regs_struct()
+        regs = _ffi.new_regs()
         _ffi.getregs(self.tid, regs)
         return regs
 
     # -- mutators (dispatcher only) -----------------------------------------
     def skip(self, retval: int) -> None:
         """Do not run the syscall; the guest sees ``retval`` (e.g. -errno)."""
-        regs = self._tracer.regs
+        regs = self._tracer.scratch_regs()
         _ffi.getregs(self.tid, regs)
         regs.orig_rax = 0xFFFFFFFFFFFFFFFF
         regs.rax = retval & 0xFFFFFFFFFFFFFFFF
@@ -124,7 +125,7 @@ class SyscallContext:
 
     def set_args(self, args: dict[int, int]) -> None:
         """Replace some argument registers before the host kernel runs the call."""
-        regs = self._tracer.regs
+        regs = self._tracer.scratch_regs()
         _ffi.getregs(self.tid, regs)
         names = _ARG_REGS_I386 if self.arch == _ffi.AUDIT_ARCH_I386 else _ARG_REGS_X86_64
         for i, v in args.items():
@@ -194,7 +195,7 @@ class Tracer:
     main_pid: int
     kill_on_exit: bool = True
     tasks: dict[int, Task] = field(default_factory=dict)
-    regs: _ffi.user_regs_struct = field(default_factory=_ffi.user_regs_struct)
+    _regs: Any = None
     _info: _ffi.ptrace_syscall_info = field(default_factory=_ffi.ptrace_syscall_info)
     _early: dict[int, Stop] = field(default_factory=dict)
     _main_status: Exited | Killed | None = None
@@ -326,7 +327,7 @@ class Tracer:
             if _ffi.get_syscall_info(tid, info) == _ffi.PTRACE_SYSCALL_INFO_EXIT:
                 new = cb(info.u.exit.rval)
                 if new is not None:
-                    regs = self.regs
+                    regs = self.scratch_regs()
                     _ffi.getregs(tid, regs)
                     regs.rax = new & 0xFFFFFFFFFFFFFFFF
                     _ffi.setregs(tid, regs)
@@ -344,19 +345,24 @@ class Tracer:
             self._handle(held, None)
         self._resume(tid)
 
+    def scratch_regs(self) -> Any:
+        if self._regs is None:
+            self._regs = _ffi.new_regs()
+        return self._regs
+
     def _clone_flags(self, tid: int, kind: int) -> int:
-        regs = self.regs
-        _ffi.getregs(tid, regs)
-        nr = regs.orig_rax
-        if kind == _ffi.PTRACE_EVENT_VFORK or nr in (_X86_64_VFORK,):
+        # At a fork/clone event stop the parent is still inside the call:
+        # orig_rax is its number and the argument registers are intact.
+        if kind == _ffi.PTRACE_EVENT_VFORK:
             return CLONE_VM | CLONE_VFORK
+        nr = _ffi.peekuser(tid, _ffi.REG_ORIG_RAX)
         if nr == _X86_64_CLONE:
-            return int(regs.rdi) & 0xFFFFFFFF
+            return _ffi.peekuser(tid, _ffi.REG_RDI) & 0xFFFFFFFF
         if nr == _I386_CLONE and kind == _ffi.PTRACE_EVENT_CLONE:
-            return int(regs.rbx) & 0xFFFFFFFF
+            return _ffi.peekuser(tid, _ffi.REG_RBX) & 0xFFFFFFFF
         if nr == _X86_64_CLONE3:
             try:
-                return int.from_bytes(memory.read(tid, int(regs.rdi), 8), "little")
+                return int.from_bytes(memory.read(tid, _ffi.peekuser(tid, _ffi.REG_RDI), 8), "little")
             except OSError:
                 return 0
         return 0  # fork(), or a clone3 we let through: nothing shared
