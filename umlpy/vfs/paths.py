@@ -73,8 +73,9 @@ class GuestPath:
 
     @property
     def must_be_dir(self) -> bool:
-        """True if the last component must resolve to a directory."""
-        return self.trailing_slash or self.last_kind is not LastKind.NORM
+        """True if the last component must resolve to a directory (``dir/``,
+        ``x/.``, ``x/..``, ``/``); false for the empty AT_EMPTY_PATH path."""
+        return self.trailing_slash or self.last_kind in (LastKind.DOT, LastKind.DOTDOT) or (self.absolute and not self.parts)
 
     def __bytes__(self) -> bytes:
         body = SEP.join(self.parts)
