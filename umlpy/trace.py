@@ -191,7 +191,8 @@ class TraceObserver:
             self.started(ctx.tid)
         decoded = None
         if self.o.lines:
-            decoded = decode_enter(name, Env(ctx, ctx.tid, tuple(ctx.args), self.o.decode))
+            sp = ctx.regs().rsp if name == "rt_sigreturn" else 0
+            decoded = decode_enter(name, Env(ctx, ctx.tid, tuple(ctx.args), self.o.decode, sp))
         if self._show and not self._filter_status:
             self._interrupt()
             self.open = ctx.tid

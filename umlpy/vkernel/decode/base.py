@@ -38,14 +38,15 @@ class Options:
 class Env:
     """One call as its formatters see it (mutable: ``ret`` is filled at exit)."""
 
-    __slots__ = ("args", "mem", "opts", "ret", "tid")
+    __slots__ = ("args", "mem", "opts", "ret", "sp", "tid")
 
-    def __init__(self, mem: Memory, tid: int, args: tuple[int, ...], opts: Options) -> None:
+    def __init__(self, mem: Memory, tid: int, args: tuple[int, ...], opts: Options, sp: int = 0) -> None:
         self.mem = mem
         self.tid = tid
         self.args = args
         self.ret: int | None = None
         self.opts = opts
+        self.sp = sp  # stack pointer at entry, for calls that need it (rt_sigreturn)
 
     def read(self, addr: int, size: int) -> bytes | None:
         if addr == 0 or size < 0:

@@ -44,7 +44,7 @@ def xval(value: int, cls: type[IntEnum], default: str | None = None) -> str:
 
 
 # --- files --------------------------------------------------------------------
-class O(IntFlag):
+class O(IntFlag):  # strace's xlat order (open_mode_flags.in)
     O_CREAT = 0o100
     O_EXCL = 0o200
     O_NOCTTY = 0o400
@@ -53,15 +53,15 @@ class O(IntFlag):
     O_NONBLOCK = 0o4000
     O_SYNC = 0o4010000
     O_DSYNC = 0o10000
-    O_ASYNC = 0o20000
     O_DIRECT = 0o40000
     O_LARGEFILE = 0o100000
-    O_TMPFILE = 0o20200000
-    O_DIRECTORY = 0o200000
     O_NOFOLLOW = 0o400000
     O_NOATIME = 0o1000000
     O_CLOEXEC = 0o2000000
     O_PATH = 0o10000000
+    O_TMPFILE = 0o20200000
+    O_DIRECTORY = 0o200000
+    FASYNC = 0o20000
 
 
 _ACCMODE = ("O_RDONLY", "O_WRONLY", "O_RDWR", "O_ACCMODE")

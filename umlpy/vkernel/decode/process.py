@@ -77,8 +77,11 @@ def _clone_head(e: Env, i: int) -> str:
     return f"child_stack={ptr_str(stack)}, flags={clone_flags(fl)}"
 
 
-def _clone_tail(e: Env, i: int) -> str | None:
+def _clone_tail(e: Env, *, out: bool) -> str | None:
+    """parent_tid is written by the kernel: with CLONE_PARENT_SETTID the tail waits for exit."""
     fl, _stack, ptid, ctid, tls = e.args[:5]
+    if bool(fl & F.CLONE.CLONE_PARENT_SETTID) != out:
+        return None
     parts = []
     if fl & F.CLONE.CLONE_PARENT_SETTID:
         data = e.read(ptid, 4) if e.ret is not None and s64(e.ret) > 0 else None
@@ -156,7 +159,8 @@ RESOURCE = Arg(lambda e, i: F.xval(s32(e.args[i]), F.RLIMIT))
 SPECS: dict[str, Spec] = {
     "execve": sc(PATH, Arg(_argv), Arg(_envp)),
     "execveat": sc(DIRFD, PATH, Arg(_argv), Arg(_envp), Arg(lambda e, i: F.flags(e.args[i] & 0xFFFFFFFF, F.AT))),
-    "clone": sc(Arg(_clone_head), Arg(_clone_tail, out=True, always=True)),
+    "clone": sc(Arg(_clone_head), Arg(lambda e, i: _clone_tail(e, out=False)),
+                Arg(lambda e, i: _clone_tail(e, out=True), out=True, always=True)),
     "fork": sc(),
     "vfork": sc(),
     "exit": sc(INT, ret=Ret.NONE),
