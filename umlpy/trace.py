@@ -294,7 +294,7 @@ class TraceObserver:
             self._json(tid, call, d, r, t1)
             return
         if not call.shown_head and (self.open == tid or self._filter_status):
-            line = self._leader(tid, call.wall0) + d.head() + d.tail()
+            line = self._leader(tid, call.wall0) + d.text()
         else:
             self._interrupt()
             line = f"{self._leader(tid, time.time())}<... {call.name} resumed>{d.tail()}"

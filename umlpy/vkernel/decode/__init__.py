@@ -73,6 +73,7 @@ class Decoded:
     env: Env
     parts: list[str | None]
     first_out: int
+    omitted: set[int]
 
     def head(self) -> str:
         """``name(in, args, `` as far as entry knows (strace's line before ``<unfinished ...>``)."""
@@ -88,18 +89,28 @@ class Decoded:
     def args(self) -> list[str]:
         return [p for p in self.parts if p is not None]
 
+    def text(self) -> str:
+        """The whole ``name(args)`` once the call is complete."""
+        return f"{self.name}({', '.join(self.args())})"
+
 
 def decode_enter(name: str, env: Env) -> Decoded:
     spec = spec_for(name)
     parts: list[str | None] = []
     first_out = len(spec.args)
+    omitted: set[int] = set()
     for i, a in enumerate(spec.args):
         if a.out:
-            first_out = min(first_out, i)
+            # An "always" out arg that has nothing to say at entry never will (clone's
+            # parent_tid without CLONE_PARENT_SETTID): leave it out of the split point.
+            if a.always and _safe(a, env, i) is None:
+                omitted.add(i)
+            else:
+                first_out = min(first_out, i)
             parts.append(None)
         else:
             parts.append(_safe(a, env, i))
-    return Decoded(name, spec, env, parts, first_out)
+    return Decoded(name, spec, env, parts, first_out, omitted)
 
 
 def decode_exit(d: Decoded, ret: int) -> None:
@@ -107,7 +118,7 @@ def decode_exit(d: Decoded, ret: int) -> None:
     env.ret = ret
     failed = s64(ret) < 0 and s64(ret) >= -4095
     for i, a in enumerate(d.spec.args):
-        if a.out:
+        if a.out and i not in d.omitted:
             if failed and not a.always:
                 v = env.args[i]
                 d.parts[i] = "NULL" if v == 0 else f"{v:#x}"
