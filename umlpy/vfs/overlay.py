@@ -170,15 +170,15 @@ class Overlay:
         if lk.kind is not NodeKind.DIR:
             raise VfsError(errno.ENOTDIR)
         out: dict[bytes, DirEntry] = {}
-        dirs = [self.upper_path(rel)] if lk.layer is Layer.UPPER else []
+        dirs: list[tuple[bytes, bool]] = [(self.upper_path(rel), False)] if lk.layer is Layer.UPPER else []
         if self.lower_children_visible(rel):
-            dirs.append(self.lower_path(rel))
+            dirs.append((self.lower_path(rel), True))
         wo = self.meta.whiteouts
-        for i, d in enumerate(dirs):
+        for d, is_lower in dirs:
             try:
                 with os.scandir(d) as it:
                     for e in it:
-                        if e.name in out or (i and paths.under(rel, e.name) if rel else e.name) in wo:
+                        if e.name in out or (is_lower and (paths.under(rel, e.name) if rel else e.name) in wo):
                             continue
                         kind = NodeKind.from_mode(e.stat(follow_symlinks=False).st_mode)
                         out[e.name] = DirEntry(e.name, kind, e.inode())
