@@ -42,10 +42,7 @@ pytestmark = [
 ]
 
 COMMON = frozenset(
-    "openat read write close newfstatat fstat execve mmap munmap mprotect brk access pread64 exit_group"
-    " arch_prctl set_tid_address set_robust_list rseq prlimit64 getrandom futex rt_sigaction rt_sigprocmask"
-    " getdents64 ioctl statx statfs wait4 vfork getpid getppid getuid geteuid getgid getegid lseek"
-    " fadvise64 copy_file_range dup2 fcntl uname --- ".split()
+    ["openat", "read", "write", "close", "newfstatat", "fstat", "execve", "mmap", "munmap", "mprotect", "brk", "access", "pread64", "exit_group", "arch_prctl", "set_tid_address", "set_robust_list", "rseq", "prlimit64", "getrandom", "futex", "rt_sigaction", "rt_sigprocmask", "getdents64", "ioctl", "statx", "statfs", "wait4", "vfork", "getpid", "getppid", "getuid", "geteuid", "getgid", "getegid", "lseek", "fadvise64", "copy_file_range", "dup2", "fcntl", "uname", "---"]
 )
 ENV = ["env", "-i", "PATH=/usr/bin:/bin"]
 THRESHOLD = 0.95
