@@ -247,7 +247,7 @@ class _Committer:
         self.seq += 1
         tmp = b".umlpy-commit.%d.%d" % (os.getpid(), self.seq)
         key = (ust.st_dev, ust.st_ino)
-        if stat.S_ISREG(ust.st_mode) and ust.st_nlink > 1 and key in self.links:
+        if stat.S_ISREG(ust.st_mode) and key in self.links:  # a link to a file committed above
             lparent, lname = _split_rel(self.links[key])
             lfd = hostio.open_dir_beneath(self.ov.lower, lparent)
             try:
@@ -256,7 +256,8 @@ class _Committer:
                 os.close(lfd)
         elif stat.S_ISREG(ust.st_mode):
             self._copy_file(upfd, tfd, name, tmp, ust, mode, uid, gid)
-            self.links[key] = rel
+            if ust.st_nlink > 1:
+                self.links[key] = rel
         elif stat.S_ISLNK(ust.st_mode):
             os.symlink(os.readlink(name, dir_fd=upfd), tmp, dir_fd=tfd)
             if self.root:
