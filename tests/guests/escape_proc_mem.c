@@ -1,10 +1,11 @@
-/* Write a host process's memory through /proc/PID/mem (argv[1] pid,
- * argv[2] address; argv[2] "0" to only try opening it). */
+/* Write a host process's memory through /proc/PID/mem (argv[1] pid, or
+ * "ppid" for the tracer; argv[2] address, "0" to only try opening it). */
 #include "escape_common.h"
 int main(int argc, char **argv) {
     if (argc < 3) return 2;
     char path[64];
-    snprintf(path, sizeof path, "/proc/%s/mem", argv[1]);
+    if (!strcmp(argv[1], "ppid")) snprintf(path, sizeof path, "/proc/%d/mem", getppid());
+    else snprintf(path, sizeof path, "/proc/%s/mem", argv[1]);
     int fd = open(path, O_RDWR);
     report("open_mem_rw", fd);
     if (fd < 0) fd = open(path, O_WRONLY);
