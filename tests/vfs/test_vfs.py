@@ -54,7 +54,7 @@ def test_resolve_and_to_guest(env: tuple[Vfs, Path, Path]) -> None:
 
 
 def test_state_dir_and_hidden_are_invisible(env: tuple[Vfs, Path, Path]) -> None:
-    v, root, _ = env
+    v, _, _ = env
     for p in (b"/var/state", b"/var/state/upper", b"/home/u/.ssh"):
         with pytest.raises(VfsError) as ei:
             v.resolve(Ctx(), None, p)
