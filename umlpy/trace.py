@@ -183,20 +183,21 @@ class TraceObserver:
         self.tgid[pid] = pid
 
     # -- Observer ------------------------------------------------------------
-    def syscall_enter(self, ctx: SyscallContext) -> None:
+    def syscall_enter(self, ctx: SyscallContext) -> bool:
         name = _name(ctx)
         if self.o.names is not None and name not in self.o.names:
-            return
+            return False  # trapped for the sandbox's sake, not asked for: no exit stop
         if ctx.tid not in self.live:
             self.started(ctx.tid)
         decoded = None
         if self.o.lines:
-            sp = ctx.regs().rsp if name == "rt_sigreturn" else 0
+            sp = ctx.sp if name == "rt_sigreturn" else 0
             decoded = decode_enter(name, Env(ctx, ctx.tid, tuple(ctx.args), self.o.decode, sp))
         if self._show and not self._filter_status:
             self._interrupt()
             self.open = ctx.tid
         self.pending[ctx.tid] = _Call(name, decoded, time.monotonic_ns(), time.time())
+        return True
 
     def syscall_exit(self, ctx: SyscallContext, retval: int) -> None:
         call = self.pending.pop(ctx.tid, None)
@@ -242,6 +243,11 @@ class TraceObserver:
         if self.o.quiet < 3:
             self._event(tid, f"--- {F.signame(sig)} {info} ---", {"event": "signal", "signal": F.signame(sig),
                                                                     "siginfo": info})
+
+    def group_stop(self, tid: int, sig: int) -> None:
+        if self.o.quiet < 3:
+            name = F.signame(sig)
+            self._event(tid, f"--- stopped by {name} ---", {"event": "stopped", "signal": name})
 
     # -- output --------------------------------------------------------------
     def _leader(self, tid: int, wall: float) -> str:

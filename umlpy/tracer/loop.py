@@ -87,15 +87,16 @@ class SyscallContext:
     kernel's dispatcher uses the mutators to apply its decision.
     """
 
-    __slots__ = ("tid", "arch", "nr", "args", "ip", "_tracer", "_exit_cb")
+    __slots__ = ("tid", "arch", "nr", "args", "ip", "sp", "_tracer", "_exit_cb")
 
-    def __init__(self, tracer: Tracer, tid: int, arch: int, nr: int, args: tuple[int, ...], ip: int):
+    def __init__(self, tracer: Tracer, tid: int, arch: int, nr: int, args: tuple[int, ...], ip: int, sp: int):
         self._tracer = tracer
         self.tid = tid
         self.arch = arch
         self.nr = nr
         self.args = args
         self.ip = ip
+        self.sp = sp
         self._exit_cb: Callable[[int], int | None] | None = None
 
     # -- guest memory ------------------------------------------------------
@@ -168,6 +169,8 @@ class Handler(Protocol):
     def task_gone(self, tid: int, status: Exited | Killed) -> None: ...
 
     def signal(self, tid: int, sig: int) -> int: ...
+
+    def group_stop(self, tid: int, sig: int) -> None: ...
 
 
 @dataclass(slots=True)
@@ -293,8 +296,9 @@ class Tracer:
                 self._resume(tid)
             case ExitEvent(tid) | VforkDoneEvent(tid):
                 self._resume(tid)
-            case GroupStop(tid, _sig):
+            case GroupStop(tid, sig):
                 self.tasks[tid].listening = True
+                self.handler.group_stop(tid, sig)
                 _ffi.listen(tid)
             case EventStop(tid):
                 # Attach stop of a new task, PTRACE_INTERRUPT, or the re-trap after
@@ -313,7 +317,9 @@ class Tracer:
         if op != _ffi.PTRACE_SYSCALL_INFO_SECCOMP:
             raise InternalError(f"seccomp stop without seccomp info (op {op})")
         sc = info.u.seccomp
-        ctx = SyscallContext(self, tid, info.arch, sc.nr, tuple(sc.args), info.instruction_pointer)
+        ctx = SyscallContext(
+            self, tid, info.arch, sc.nr, tuple(sc.args), info.instruction_pointer, info.stack_pointer
+        )
         self.handler.syscall(ctx)
         task = self.tasks[tid]
         task.exit_cb = ctx._exit_cb

@@ -28,12 +28,14 @@ log = logging.getLogger(__name__)
 class Observer(Protocol):
     """Sees every trapped call and task event (``umlpy trace``, API hooks).
 
-    ``syscall_enter`` runs before the handler decides; ``syscall_exit`` at the
-    syscall-exit stop with the final return value.  Observers must not write
-    guest registers; they may read guest memory.
+    ``syscall_enter`` runs before the handler decides; returning False means
+    "not interested in this call's exit" and saves the exit stop.
+    ``syscall_exit`` runs at the syscall-exit stop with the final return
+    value.  Observers must not write guest registers; they may read guest
+    memory (and the task's siginfo in ``signal``, while it is stopped).
     """
 
-    def syscall_enter(self, ctx: SyscallContext) -> None: ...
+    def syscall_enter(self, ctx: SyscallContext) -> bool | None: ...
 
     def syscall_exit(self, ctx: SyscallContext, retval: int) -> None: ...
 
@@ -44,6 +46,8 @@ class Observer(Protocol):
     def task_gone(self, tid: int, status: Exited | Killed) -> None: ...
 
     def signal(self, tid: int, sig: int) -> None: ...
+
+    def group_stop(self, tid: int, sig: int) -> None: ...
 
 
 class VirtualKernel:
@@ -62,14 +66,14 @@ class VirtualKernel:
     def syscall(self, ctx: SyscallContext) -> None:
         self.k.trapped += 1
         obs = self.observer
-        if obs is not None:
-            obs.syscall_enter(ctx)
+        wants_exit = obs is not None and obs.syscall_enter(ctx) is not False
         try:
             outcome = self._decide(ctx)
         except GuestError as e:
             outcome = Emulate(-e.errno)
         self._apply(ctx, outcome)
-        if obs is not None:
+        if wants_exit:
+            assert obs is not None
             ctx.on_exit(lambda ret: obs.syscall_exit(ctx, ret))
 
     def task_created(self, parent: int, child: int, flags: int) -> None:
@@ -99,6 +103,10 @@ class VirtualKernel:
         if self.observer is not None:
             self.observer.signal(tid, sig)
         return sig
+
+    def group_stop(self, tid: int, sig: int) -> None:
+        if self.observer is not None:
+            self.observer.group_stop(tid, sig)
 
     # -- internals -------------------------------------------------------------
     def _decide(self, ctx: SyscallContext) -> Outcome:
