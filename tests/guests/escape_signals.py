@@ -13,7 +13,6 @@ attempts = [
     ("killpg", lambda p: os.killpg(os.getpgid(p), signal.SIGTERM)),
     ("pidfd", lambda p: signal.pidfd_send_signal(os.pidfd_open(p), signal.SIGTERM)),
     ("proc_dirfd", lambda p: signal.pidfd_send_signal(os.open(f"/proc/{p}", os.O_RDONLY), signal.SIGTERM)),
-    ("pthread_kill", lambda p: signal.pthread_kill(p, signal.SIGTERM)),
     ("sched_setaffinity", lambda p: os.sched_setaffinity(p, {0})),
     ("setpriority", lambda p: os.setpriority(os.PRIO_PROCESS, p, 19)),
 ]
