@@ -85,6 +85,8 @@ def build_parser(*, with_trace: bool = True) -> argparse.ArgumentParser:
     r.add_argument("--cpu", type=_cpu, default="same", help="same (default): tracer and guest on one CPU; spread; or a CPU number")
     r.add_argument("--read-only", action="store_true", help="host filesystem read-only to the guest (Landlock)")
     r.add_argument("--write", action="append", default=[], metavar="PATH", help="allow writes beneath PATH (implies --read-only elsewhere)")
+    r.add_argument("--net", choices=("host", "none"), default="host",
+                   help="host (default): the host's network; none: no sockets but unix and netlink")
     r.add_argument("--no-landlock", action="store_true", help="do not apply the Landlock backstop")
     r.add_argument("--timeout", type=_positive, metavar="SECONDS", help="kill the guest after this long (exit 124)")
     r.add_argument("--memory", type=_size, metavar="SIZE", help="kill the guest above this resident memory (exit 124)")
@@ -159,6 +161,7 @@ def _run(args: argparse.Namespace) -> int:
         cpu=args.cpu,
         writable=writable,
         landlock=not args.no_landlock,
+        net=args.net,
         max_tasks=args.max_procs,
         memory=args.memory,
         timeout=args.timeout,

@@ -57,6 +57,8 @@ class SandboxConfig:
     * ``max_tasks``: fork/clone fail with EAGAIN at this many live tasks.
     * ``memory``: bytes of resident memory for the whole tree; over it the
       tree is killed.  ``timeout``: seconds; over it the tree is killed.
+    * ``net``: ``"host"`` (the host's network, unchanged) or ``"none"``: no
+      sockets but AF_UNIX and AF_NETLINK (EACCES, reported).
     * ``protect_tracer``: make the calling process non-dumpable once the
       guest is seized, so a same-uid guest cannot open /proc/<tracer>/mem
       or attach to it (Landlock also forbids that where available).  It
@@ -72,6 +74,7 @@ class SandboxConfig:
     max_tasks: int | None = 4096
     memory: int | None = None
     timeout: float | None = None
+    net: Literal["host", "none"] = "host"
     protect_tracer: bool = True
     trace_all: bool = False
     trap_extra: tuple[str, ...] = ()
@@ -247,10 +250,13 @@ class Sandbox:
         if cwd is not None:
             _check_dir(cwd)
         program = seccomp_filter.build(
-            trace_all=cfg.trace_all, task_limit=cfg.max_tasks is not None, extra=cfg.trap_extra
+            trace_all=cfg.trace_all,
+            task_limit=cfg.max_tasks is not None,
+            net_none=cfg.net == "none",
+            extra=cfg.trap_extra,
         )
         rules = landlock.Ruleset(writable=cfg.writable) if cfg.landlock else None
-        kernel = Kernel(max_tasks=cfg.max_tasks)
+        kernel = Kernel(max_tasks=cfg.max_tasks, net_mode=cfg.net)
         vk = VirtualKernel(kernel, trace_all=cfg.trace_all, observer=observer)
 
         cpu = _pick_cpu(cfg.cpu)

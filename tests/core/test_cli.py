@@ -190,3 +190,50 @@ def test_doctor_and_syscalls() -> None:
     assert rows["getppid"]["stops"] is False
     assert rows["kill"]["stops"] is True
     assert len([n for n, row in rows.items() if row["x86_64"] is not None]) > 370
+
+
+def test_net_none_refuses_ip_sockets_but_keeps_unix_and_netlink(tmp_path: Path) -> None:
+    import socket
+    import threading
+
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(5)
+    srv.settimeout(0.2)
+    accepted: list[object] = []
+    done = threading.Event()
+
+    def accept() -> None:
+        while not done.is_set():
+            try:
+                accepted.append(srv.accept())
+            except OSError:
+                continue
+
+    t = threading.Thread(target=accept, daemon=True)
+    t.start()
+    port = srv.getsockname()[1]
+    prog = (
+        "import socket,subprocess\n"
+        "for fam, typ in ((socket.AF_INET, socket.SOCK_STREAM), (socket.AF_INET6, socket.SOCK_DGRAM), (socket.AF_PACKET, socket.SOCK_RAW)):\n"
+        "  try: socket.socket(fam, typ); print('created', fam)\n"
+        "  except OSError as e: print('refused', e.errno)\n"
+        f"try: socket.create_connection(('127.0.0.1', {port}), timeout=2); print('connected')\n"
+        "except OSError as e: print('connect refused', e.errno)\n"
+        "a, b = socket.socketpair(); a.send(b'x'); print('unix', b.recv(1))\n"
+        "print('netlink', socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 0).family)\n"
+    )
+    report = tmp_path / "r.json"
+    r = run_umlpy("run", "--net", "none", "--report", str(report), "--", sys.executable, "-c", prog)
+    assert r.stdout.splitlines() == ["refused 13", "refused 13", "refused 13", "connect refused 13", "unix b'x'",
+                                     "netlink 16"], r.stderr
+    assert json.loads(report.read_text())["denied"] == {"socket": 4}
+    # the same client reaches the test's server with the host network
+    r = run_umlpy("run", "-q", "--", sys.executable, "-c",
+                  f"import socket; socket.create_connection(('127.0.0.1', {port})); print('ok')")
+    assert r.stdout == "ok\n"
+    time.sleep(0.3)
+    done.set()
+    t.join()
+    srv.close()
+    assert len(accepted) == 1  # only the --net host run ever connected

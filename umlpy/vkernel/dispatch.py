@@ -19,7 +19,7 @@ from umlpy.tracer.loop import SyscallContext
 from umlpy.tracer.stops import Exited, Killed
 from umlpy.vkernel.outcome import Deny, Emulate, GuestError, Outcome, Pass, Rewrite
 from umlpy.vkernel.state import Denial, Kernel
-from umlpy.vkernel.table import BY_NR, TASK_CREATION, Trap, i386_name, x86_64_name
+from umlpy.vkernel.table import BY_NR, POLICY_HANDLERS, TASK_CREATION, Trap, i386_name, x86_64_name
 from umlpy.vkernel.task import Task
 
 log = logging.getLogger(__name__)
@@ -119,7 +119,7 @@ class VirtualKernel:
             return Deny(entry.errno, entry.note)
         if entry.handler is not None and entry.trap is not Trap.NATIVE:
             return entry.handler(self.k, ctx)  # type: ignore[no-any-return]
-        h = TASK_CREATION.get(entry.name)
+        h = TASK_CREATION.get(entry.name) or POLICY_HANDLERS.get(entry.name)
         if h is not None:
             return h(self.k, ctx)  # type: ignore[no-any-return]
         return Pass()

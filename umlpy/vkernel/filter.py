@@ -10,16 +10,21 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from umlpy.tracer import bpf
+from umlpy.vkernel import net
 from umlpy.vkernel.arch import x86_64
 from umlpy.vkernel.table import BY_NR, TASK_CREATION, Trap
 
 
-def rules(*, trace_all: bool = False, task_limit: bool = False, extra: Iterable[str] = ()) -> dict[int, bpf.Rule]:
+def rules(
+    *, trace_all: bool = False, task_limit: bool = False, net_none: bool = False, extra: Iterable[str] = ()
+) -> dict[int, bpf.Rule]:
     """x86-64 number -> BPF rule.  ``extra`` names are trapped unconditionally."""
     out: dict[int, bpf.Rule] = {}
     forced = set(extra) | (set(TASK_CREATION) if task_limit else set())
     for nr, e in BY_NR.items():
-        if e.trap is Trap.ERRNO:
+        if e.name == "socket" and net_none and not trace_all and e.name not in forced:
+            out[nr] = bpf.IfArgIn(0, net.LOCAL_FAMILIES, bpf.ALLOW, bpf.TRACE)
+        elif e.trap is Trap.ERRNO:
             out[nr] = bpf.errno(e.errno)
         elif trace_all or e.name in forced or e.trap in (Trap.ENTER, Trap.REFUSED):
             out[nr] = bpf.TRACE
@@ -31,9 +36,11 @@ def rules(*, trace_all: bool = False, task_limit: bool = False, extra: Iterable[
     return out
 
 
-def build(*, trace_all: bool = False, task_limit: bool = False, extra: Iterable[str] = ()) -> list[bpf.Insn]:
+def build(
+    *, trace_all: bool = False, task_limit: bool = False, net_none: bool = False, extra: Iterable[str] = ()
+) -> list[bpf.Insn]:
     return bpf.assemble(
-        rules(trace_all=trace_all, task_limit=task_limit, extra=extra),
+        rules(trace_all=trace_all, task_limit=task_limit, net_none=net_none, extra=extra),
         default=bpf.TRACE,
         unknown=bpf.TRACE,
         x32=bpf.TRACE,

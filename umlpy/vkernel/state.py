@@ -27,6 +27,7 @@ class Denial:
 @dataclass(slots=True)
 class Kernel:
     max_tasks: int | None = None
+    net_mode: str = "host"  # "host" or "none" (see umlpy.vkernel.net)
     tasks: dict[int, Task] = field(default_factory=dict)
     trapped: int = 0
     denied: Counter[str] = field(default_factory=Counter)

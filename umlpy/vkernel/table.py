@@ -30,7 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from umlpy.tracer import bpf
-from umlpy.vkernel import process, security
+from umlpy.vkernel import net, process, security
 from umlpy.vkernel.arch import i386, x86_64
 
 Handler = Callable[..., object]
@@ -171,6 +171,9 @@ _CONDITIONAL: dict[str, tuple[Handler, bpf.Rule, str]] = {
 _ERRNO: dict[str, tuple[int, str]] = {
     "clone3": (errno.ENOSYS, "flags live in memory the guest can change; libc falls back to clone"),
 }
+
+# Handlers for calls that stop only under some policies (the filter decides).
+POLICY_HANDLERS = {"socket": net.sys_socket}
 
 # Trapped only when a task limit is set (handlers enforce it).
 TASK_CREATION = {"clone": process.sys_clone, "fork": process.sys_fork, "vfork": process.sys_fork}
