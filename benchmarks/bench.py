@@ -11,7 +11,10 @@ micro-workloads that isolate the cost umlpy adds per *trapped* syscall:
 
 * ``trap20k``: 20 000 ``kill(getpid(), 0)`` — kill is trapped (its pid is
   checked against the guest tree), so this is one seccomp stop per call;
-* ``getppid200k`` (shared): 200 000 getppid — never trapped, must stay native.
+* ``getppid200k`` (shared): 200 000 getppid — never trapped, must stay native;
+  ``getppid2M`` is the same with 2 000 000 calls, so start-up weighs less;
+* ``make-j2``: `make -j2` compiling 6 C files with -O2: CPU-bound and
+  parallel, the case where pinning tracer and guest to one CPU costs most.
 
 ``umlpy-same`` pins tracer and guest to one CPU (the default),
 ``umlpy-spread`` lets the scheduler place them: the pair measures the CPU
@@ -34,7 +37,10 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
-WORKLOADS = ["forkexec", "pyimport", "gcc", "tar", "find", "git", "writes", "stat20k", "getppid200k", "trap20k"]
+WORKLOADS = [
+    "forkexec", "pyimport", "gcc", "tar", "find", "git", "writes", "stat20k", "getppid200k",
+    "getppid2M", "trap20k", "make-j2",
+]
 PIN = ["taskset", "-c", "0"]
 
 TRAPLOOP_C = r"""
@@ -82,11 +88,24 @@ def build_helpers(w: str) -> None:
             f.write(text)
     for prog in ("statloop", "pidloop", "traploop"):
         subprocess.run(["gcc", "-O2", "-o", os.path.join(w, prog), os.path.join(w, prog + ".c")], check=True)
+    proj = os.path.join(w, "proj")
+    os.mkdir(proj)
+    body = "".join(f"double f{{n}}_{i}(double x){{return x*{i}+f{{n}}_{i-1}(x-1);}}\n" for i in range(1, 400))
+    for n in range(6):
+        with open(os.path.join(proj, f"u{n}.c"), "w") as f:
+            f.write(f"double f{n}_0(double x){{return x;}}\n" + body.replace("{n}", str(n)))
+    with open(os.path.join(proj, "Makefile"), "w") as f:
+        objs = " ".join(f"u{n}.o" for n in range(6))
+        f.write(f"all: {objs}\n%.o: %.c\n\tgcc -O2 -c $< -o $@\n")
 
 
 def workload_cmd(wl: str, w: str) -> list[str]:
     if wl == "trap20k":
         return [os.path.join(w, "traploop"), "20000"]
+    if wl == "getppid2M":
+        return [os.path.join(w, "pidloop"), "2000000"]
+    if wl == "make-j2":
+        return ["make", "-s", "-B", "-j2", "-C", os.path.join(w, "proj")]
     return [os.path.join(HERE, "workloads.sh"), wl, w]
 
 
