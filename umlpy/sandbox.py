@@ -345,6 +345,7 @@ def _check_dir(cwd: str) -> None:
 def reraise_signal(sig: int) -> None:
     """Die of ``sig`` like the guest did, so a shell reports it the same way."""
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    signal.signal(sig, signal.SIG_DFL)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, [sig])
+    if sig not in (signal.SIGKILL, signal.SIGSTOP):  # those two cannot be caught or blocked
+        signal.signal(sig, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, [sig])
     os.kill(os.getpid(), sig)

@@ -207,6 +207,7 @@ class Tracer:
     _seen: int = 1
     _peak: int = 1
     _leftovers: int = 0
+    _killing: bool = False
 
     def run(self) -> TraceOutcome:
         """Run until every guest task is gone (or the main one, with kill_on_exit)."""
@@ -223,7 +224,12 @@ class Tracer:
         )
 
     def kill_all(self) -> None:
-        """SIGKILL every known guest task (safe from any thread)."""
+        """SIGKILL every known guest task (safe from any thread).
+
+        From then on every task that appears (a fork in flight, an orphan
+        adopted late) is killed on sight, so nothing escapes the sweep.
+        """
+        self._killing = True
         for tid in list(self.tasks) + list(self._early):
             try:
                 os.kill(tid, signal.SIGKILL)
@@ -268,6 +274,8 @@ class Tracer:
             case _:
                 # New child reporting before its parent's fork event: hold it.
                 self._early[stop.tid] = stop
+                if self._killing:
+                    _kill(stop.tid)
                 return False
 
     def _resume(self, tid: int, sig: int = 0) -> None:
@@ -341,6 +349,8 @@ class Tracer:
 
     def _new_child(self, tid: int, kind: int) -> None:
         child = _ffi.geteventmsg(tid)
+        if self._killing:
+            _kill(child)
         flags = self._clone_flags(tid, kind)
         self.tasks[child] = Task(child)
         self._seen += 1
@@ -394,10 +404,19 @@ class Tracer:
             if parent is not None and parent in self.tasks:
                 continue
             held = self._early.pop(child)
+            if self._killing:
+                _kill(child)
             self.tasks[child] = Task(child)
             self._seen += 1
             self.handler.task_created(parent or self.main_pid, child, 0)
             self._handle(held, None)
+
+
+def _kill(tid: int) -> None:
+    try:
+        os.kill(tid, signal.SIGKILL)
+    except OSError:
+        pass
 
 
 def _parent_of(tid: int) -> int | None:

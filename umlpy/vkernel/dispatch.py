@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import signal
 import stat
 from typing import Protocol
 
@@ -65,6 +66,7 @@ class VirtualKernel:
 
     def syscall(self, ctx: SyscallContext) -> None:
         self.k.trapped += 1
+        self.k.forking.discard(ctx.tid)  # its previous call, if a fork, is over
         obs = self.observer
         wants_exit = obs is not None and obs.syscall_enter(ctx) is not False
         try:
@@ -78,7 +80,15 @@ class VirtualKernel:
 
     def task_created(self, parent: int, child: int, flags: int) -> None:
         ptask = self.k.tasks.get(parent) or Task(parent, parent)
+        self.k.forking.discard(parent)
         self.k.tasks[child] = ptask.clone(child, flags)
+        if self.k.max_tasks is not None and len(self.k.tasks) > self.k.max_tasks:
+            # Hard cap behind the EAGAIN check (e.g. a clone3 or an untrapped path).
+            self.k.warn(f"task limit {self.k.max_tasks} reached: a new task was killed")
+            try:
+                os.kill(child, signal.SIGKILL)
+            except OSError:
+                pass
         if self.observer is not None:
             self.observer.task_created(parent, child, flags)
 
@@ -96,6 +106,7 @@ class VirtualKernel:
 
     def task_gone(self, tid: int, status: Exited | Killed) -> None:
         self.k.tasks.pop(tid, None)
+        self.k.forking.discard(tid)
         if self.observer is not None:
             self.observer.task_gone(tid, status)
 

@@ -169,6 +169,8 @@ def sys_clone(k: Kernel, ctx: SyscallContext) -> Outcome:
     """
     if k.over_task_limit():
         raise GuestError(errno.EAGAIN, "task limit reached")
+    if k.max_tasks is not None:
+        k.forking.add(ctx.tid)
     flags = ctx.args[0]
     if flags & CLONE_UNTRACED:
         return Rewrite(((0, flags & ~CLONE_UNTRACED),))
@@ -179,6 +181,7 @@ def sys_fork(k: Kernel, ctx: SyscallContext) -> Outcome:
     """fork(2)/vfork(2), trapped only to enforce the task limit."""
     if k.over_task_limit():
         raise GuestError(errno.EAGAIN, "task limit reached")
+    k.forking.add(ctx.tid)
     return PASS
 
 

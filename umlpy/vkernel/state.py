@@ -29,6 +29,7 @@ class Kernel:
     max_tasks: int | None = None
     net_mode: str = "host"  # "host" or "none" (see umlpy.vkernel.net)
     tasks: dict[int, Task] = field(default_factory=dict)
+    forking: set[int] = field(default_factory=set)  # tids with a fork/clone in flight
     trapped: int = 0
     denied: Counter[str] = field(default_factory=Counter)
     denials: list[Denial] = field(default_factory=list)
@@ -46,7 +47,13 @@ class Kernel:
         return {t.tgid for t in list(self.tasks.values())}  # list(): atomic under the GIL
 
     def over_task_limit(self) -> bool:
-        return self.max_tasks is not None and len(self.tasks) >= self.max_tasks
+        """True if one more task would pass the limit, counting forks in flight.
+
+        A fork is reserved at its entry and released by its fork event (or by
+        the caller's next trapped call, if it failed), so concurrent forks
+        cannot all slip under the limit.
+        """
+        return self.max_tasks is not None and len(self.tasks) + len(self.forking) >= self.max_tasks
 
     @staticmethod
     def nr(name: str) -> int:
