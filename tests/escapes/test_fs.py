@@ -123,9 +123,6 @@ def test_xattr(sandbox, build_guest, canary_file: CanaryFile) -> None:
     canary_file.assert_unchanged()
 
 
-@pytest.mark.xfail(strict=True, reason="HOLE: ioctl(FS_IOC_SETFLAGS) works on a read-only fd and Landlock's "
-                   "IOCTL_DEV right covers only device files, so the guest sets inode flags (nodump; "
-                   "immutable/append-only as root) on host files outside --write")
 def test_chattr_readonly_fd(sandbox, build_guest, canary_file: CanaryFile) -> None:
     if inode_flags(canary_file.path) is None:
         pytest.xfail("FS_IOC_GETFLAGS unsupported here; hole not demonstrable")
@@ -135,9 +132,6 @@ def test_chattr_readonly_fd(sandbox, build_guest, canary_file: CanaryFile) -> No
 
 
 @root_only
-@pytest.mark.xfail(strict=True, reason="HOLE: as root, mknod/mknodat of a block or char device inside the "
-                   "--write dir is allowed (Landlock grants MAKE_BLOCK/MAKE_CHAR there) and the node then "
-                   "opens the raw device: any disk or /dev/mem-like device is writable past Landlock")
 def test_mknod_block_device(sandbox, build_guest, canary_file: CanaryFile) -> None:
     if shutil.which("losetup") is None:
         pytest.xfail("no losetup; hole not demonstrable")

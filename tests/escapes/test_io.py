@@ -51,9 +51,6 @@ def test_userfaultfd_device_with_write(interactive, build_guest) -> None:
 
 
 @root_only
-@pytest.mark.xfail(strict=True, reason="HOLE: as root without --write, open('/dev/userfaultfd') + "
-                   "ioctl(USERFAULTFD_IOC_NEW) yields the userfaultfd that the table refuses; "
-                   "nothing traps the device path (ioctl is native)")
 def test_userfaultfd_device_default(interactive, build_guest) -> None:
     """/dev/userfaultfd without --write (umlpy's default): the same
     userfaultfd the syscall table refuses is one open()+ioctl() away."""

@@ -148,9 +148,6 @@ def _pty_run(wdir: Path, tmp_path: Path, argv: list[str], *, ctty: bool) -> tupl
         os.close(slave)
 
 
-@pytest.mark.xfail(strict=True, reason="HOLE: ioctl(TIOCSTI) is native; a guest sharing the user's terminal "
-                   "pushes input that the shell reads and runs after umlpy exits (dev.tty.legacy_tiocsti=1 "
-                   "here; as root always).  Needs an ioctl trap (TIOCSTI/TIOCLINUX) or a pty of umlpy's own")
 def test_tiocsti_controlling_tty(build_guest, wdir: Path, tmp_path: Path, traceable: None) -> None:
     legacy = Path("/proc/sys/dev/tty/legacy_tiocsti")
     if not IS_ROOT and legacy.exists() and legacy.read_text().strip() == "0":
@@ -160,8 +157,6 @@ def test_tiocsti_controlling_tty(build_guest, wdir: Path, tmp_path: Path, tracea
 
 
 @root_only
-@pytest.mark.xfail(strict=True, reason="HOLE: as root (CAP_SYS_ADMIN), TIOCSTI into ANY terminal: /dev/pts is "
-                   "writable under --write, so the guest types commands into other users' shells")
 def test_tiocsti_foreign_pty(build_guest, wdir: Path, tmp_path: Path, traceable: None) -> None:
     master, slave = os.openpty()
     try:
@@ -180,9 +175,6 @@ def test_tiocsti_foreign_pty(build_guest, wdir: Path, tmp_path: Path, traceable:
 
 
 @root_only
-@pytest.mark.xfail(strict=True, reason="HOLE: as root, fanotify_init/fanotify_mark are native: a FAN_OPEN_PERM "
-                   "mark lets the guest deny (or stall) every host process's open of any file, and a "
-                   "filesystem mark shows it all host file activity")
 def test_fanotify_denies_host_open(interactive, build_guest, canary_file: CanaryFile) -> None:
     it = interactive([build_guest("escape_fanotify"), canary_file.path, "3"])
     try:

@@ -90,9 +90,6 @@ def test_fsetown_sigio(sandbox, build_guest, canary_proc: CanaryProc) -> None:
     canary_proc.assert_untouched()
 
 
-@pytest.mark.xfail(strict=True, reason="HOLE: fcntl(F_SETOWN/F_SETOWN_EX) and ioctl(FIOSETOWN/SIOCSPGRP) are "
-                   "native; only Landlock's signal scope stops SIGIO to host pids, so without Landlock "
-                   "(--no-landlock, or kernels < 6.12) the guest signals any same-uid process")
 def test_fsetown_sigio_without_landlock(sandbox, build_guest, canary_proc: CanaryProc) -> None:
     r = sandbox([build_guest("escape_fsetown"), canary_proc.pid], opts=["--no-landlock"], write=False)
     assert r.proc.returncode == 0, r.proc.stderr

@@ -102,8 +102,10 @@ class Ruleset:
         # Older ABIs know a shorter struct; the trailing fields are zero there.
         self.fd = _ffi.struct_syscall(_ffi.NR_LANDLOCK_CREATE_RULESET, attr, _attr_size(self.abi), 0)
         if writable is not None:
+            # Handled but never granted: device nodes open raw host devices.
+            granted = write_mask & ~(FS_MAKE_CHAR | FS_MAKE_BLOCK)
             for path in [*writable, *DEVICE_WRITABLE]:
-                self._allow(path, write_mask)
+                self._allow(path, granted)
         self.applied = Applied(self.abi, bool(scoped), writable is not None)
 
     def _allow(self, path: str, write_mask: int) -> None:

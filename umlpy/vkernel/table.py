@@ -30,7 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from umlpy.tracer import bpf
-from umlpy.vkernel import net, process, security
+from umlpy.vkernel import fdops, net, process, security
 from umlpy.vkernel.arch import i386, x86_64
 
 Handler = Callable[..., object]
@@ -124,6 +124,8 @@ _REFUSED: dict[str, str] = {
     "uselib": "obsolete loader call, bypasses execve",
     "_sysctl": "obsolete",
     "lsm_set_self_attr": "security labels",
+    "fanotify_init": "watches (and as root blocks) every host file access",
+    "fanotify_mark": "watches (and as root blocks) every host file access",
 }
 
 _CHECKED: dict[str, tuple[Handler, str]] = {
@@ -167,6 +169,31 @@ _CONDITIONAL: dict[str, tuple[Handler, bpf.Rule, str]] = {
         "stops for PR_SET_DUMPABLE (emulated), PR_SET_MM (refused), PR_SET_SECCOMP",
     ),
 }
+
+_CONDITIONAL.update(
+    {
+        "ioctl": (
+            fdops.sys_ioctl,
+            bpf.IfArgIn(1, fdops.IOCTL_TRAPPED, bpf.TRACE, bpf.ALLOW),
+            "stops for terminal injection, userfaultfd, fs freeze, inode flags, SIGIO owner: refused",
+        ),
+        "fcntl": (
+            fdops.sys_fcntl,
+            bpf.IfArgIn(1, fdops.FCNTL_TRAPPED, bpf.TRACE, bpf.ALLOW),
+            "stops for F_SETOWN (owner must be the guest's) and F_SETOWN_EX (refused)",
+        ),
+        "mknod": (
+            fdops.sys_mknod,
+            bpf.IfArgMask(1, fdops.MKNOD_DEVICE_BIT, bpf.TRACE, bpf.ALLOW),
+            "stops for device nodes, which are refused",
+        ),
+        "mknodat": (
+            fdops.sys_mknod,
+            bpf.IfArgMask(2, fdops.MKNOD_DEVICE_BIT, bpf.TRACE, bpf.ALLOW),
+            "stops for device nodes, which are refused",
+        ),
+    }
+)
 
 _ERRNO: dict[str, tuple[int, str]] = {
     "clone3": (errno.ENOSYS, "flags live in memory the guest can change; libc falls back to clone"),
