@@ -66,8 +66,6 @@ def test_pathname_unix_socket(sandbox, build_guest, tmp_path: Path) -> None:
             srv.accept()
 
 
-@pytest.mark.xfail(strict=True, reason="HOLE: SysV IPC (shmget/shmat/semop/msgsnd) is native and lives in the "
-                   "host IPC namespace; the guest attaches and writes any same-uid (any, as root) segment")
 def test_sysv_shm(sandbox, build_guest) -> None:
     _libc.shmat.restype = ctypes.c_void_p
     shmid = _libc.shmget(0, 4096, 0o1000 | 0o600)  # IPC_PRIVATE, IPC_CREAT|0600

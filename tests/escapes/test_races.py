@@ -37,9 +37,6 @@ def test_pidfd_fd_flip(sandbox, build_guest, canary_proc: CanaryProc) -> None:
     canary_proc.assert_untouched()
 
 
-@pytest.mark.xfail(strict=True, reason="HOLE: pidfd_send_signal/pidfd_getfd/process_madvise are checked by fd "
-                   "NUMBER via /proc/PID/fdinfo, then the kernel re-resolves the number: a thread dup2()ing a "
-                   "/proc/<host pid> dirfd over it wins the race; only Landlock's scope stops the signal")
 def test_pidfd_fd_flip_without_landlock(sandbox, build_guest, canary_proc: CanaryProc) -> None:
     r = sandbox([build_guest("escape_pidfd_race"), canary_proc.pid, 3000], opts=["--cpu", "spread", "--no-landlock"],
                 write=False)

@@ -324,6 +324,33 @@ def struct_syscall(nr: int, *args: int | ctypes.Structure | None) -> int:
     return int(r)
 
 
+NR_PIDFD_SEND_SIGNAL: Final = 424
+NR_PIDFD_OPEN: Final = 434
+NR_PIDFD_GETFD: Final = 438
+
+
+def grab_fd(pid: int, fd: int) -> int:
+    """A duplicate, in the tracer, of the guest's fd (same open file description)."""
+    pidfd = raw_syscall(NR_PIDFD_OPEN, pid, 0)
+    try:
+        return raw_syscall(NR_PIDFD_GETFD, pidfd, fd, 0)
+    finally:
+        os.close(pidfd)
+
+
+def pidfd_send_signal(pidfd: int, sig: int, info: bytes | None, flags: int) -> None:
+    buf = ctypes.create_string_buffer(info, 128) if info is not None else None
+    r = _syscall(
+        ctypes.c_long(NR_PIDFD_SEND_SIGNAL),
+        ctypes.c_long(pidfd),
+        ctypes.c_long(sig),
+        buf if buf is not None else ctypes.c_void_p(0),
+        ctypes.c_ulong(flags),
+    )
+    if r == -1:
+        _raise("pidfd_send_signal")
+
+
 # Landlock structures (include/uapi/linux/landlock.h).
 class landlock_ruleset_attr(ctypes.Structure):
     _fields_ = (

@@ -20,6 +20,7 @@ import errno
 import os
 import signal
 
+from umlpy.tracer import _ffi
 from umlpy.tracer.loop import SyscallContext
 from umlpy.vkernel.outcome import PASS, Emulate, GuestError, Outcome, Rewrite
 from umlpy.vkernel.state import Kernel
@@ -150,8 +151,41 @@ def sys_pidfd_open(k: Kernel, ctx: SyscallContext) -> Outcome:
     return PASS
 
 
+def sys_pidfd_send_signal(k: Kernel, ctx: SyscallContext) -> Outcome:
+    """Implements pidfd_send_signal(2), emulated on the tracer's own copy of the pidfd.
+
+    Checking the fd number and letting the kernel look it up again loses to
+    a thread that dup2()s another pidfd over it in between; the tracer
+    instead takes the open file itself (pidfd_getfd), checks what it refers
+    to and sends the signal through it.  The receiver sees umlpy as sender.
+    """
+    fd, sig = _s32(ctx.args[0]), _s32(ctx.args[1])
+    info_ptr, flags = ctx.args[2], ctx.args[3] & 0xFFFFFFFF
+    try:
+        copy = _ffi.grab_fd(k.tgid_of(ctx.tid), fd)
+    except OSError as e:
+        raise GuestError(errno.EBADF) from e
+    try:
+        target = _pidfd_target(k, os.getpid(), copy)
+        _require_guest_pid(k, target)
+        info = ctx.read(info_ptr, 128) if info_ptr else None
+        try:
+            _ffi.pidfd_send_signal(copy, sig, info, flags)
+        except OSError as e:
+            raise GuestError(e.errno or errno.EINVAL) from e
+    finally:
+        os.close(copy)
+    return Emulate(0)
+
+
 def sys_pidfd_first(k: Kernel, ctx: SyscallContext) -> Outcome:
-    """pidfd_send_signal, pidfd_getfd, process_madvise, process_mrelease."""
+    """pidfd_getfd, process_madvise, process_mrelease.
+
+    Checked by fd number: a racing dup2() could retarget the call between
+    the check and the kernel's lookup.  All three need ptrace access to the
+    target, which Landlock denies outside the guest's domain: that is the
+    backstop until these are emulated too.
+    """
     target = _pidfd_target(k, ctx.tid, _s32(ctx.args[0]))
     _require_guest_pid(k, target)
     return PASS

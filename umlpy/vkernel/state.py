@@ -30,6 +30,7 @@ class Kernel:
     net_mode: str = "host"  # "host" or "none" (see umlpy.vkernel.net)
     tasks: dict[int, Task] = field(default_factory=dict)
     forking: set[int] = field(default_factory=set)  # tids with a fork/clone in flight
+    ipc_ids: dict[str, set[int]] = field(default_factory=dict)  # SysV ids the guest created
     trapped: int = 0
     denied: Counter[str] = field(default_factory=Counter)
     denials: list[Denial] = field(default_factory=list)
@@ -58,6 +59,10 @@ class Kernel:
     @staticmethod
     def nr(name: str) -> int:
         return x86_64.SYSCALL_NUMBERS[name]
+
+    @staticmethod
+    def name_of(nr: int) -> str:
+        return x86_64.SYSCALL_NAMES.get(nr, f"syscall_{nr}")
 
     def record_denial(self, d: Denial) -> None:
         self.denied[d.syscall] += 1

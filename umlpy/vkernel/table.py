@@ -30,7 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from umlpy.tracer import bpf
-from umlpy.vkernel import fdops, net, process, security
+from umlpy.vkernel import fdops, ipc, net, process, security
 from umlpy.vkernel.arch import i386, x86_64
 
 Handler = Callable[..., object]
@@ -135,7 +135,7 @@ _CHECKED: dict[str, tuple[Handler, str]] = {
     "rt_sigqueueinfo": (process.sys_pid_first, "pid must be in the guest tree"),
     "rt_tgsigqueueinfo": (process.sys_tgkill, "tgid/tid must be in the guest tree"),
     "pidfd_open": (process.sys_pidfd_open, "pid must be in the guest tree"),
-    "pidfd_send_signal": (process.sys_pidfd_first, "pidfd must refer to the guest tree"),
+    "pidfd_send_signal": (process.sys_pidfd_send_signal, "emulated on the tracer's copy of the pidfd"),
     "pidfd_getfd": (process.sys_pidfd_first, "pidfd must refer to the guest tree"),
     "process_madvise": (process.sys_pidfd_first, "pidfd must refer to the guest tree"),
     "process_mrelease": (process.sys_pidfd_first, "pidfd must refer to the guest tree"),
@@ -155,6 +155,11 @@ _CHECKED: dict[str, tuple[Handler, str]] = {
     "ioprio_set": (process.sys_which_who, "only IOPRIO_WHO_PROCESS targets in the guest tree"),
     "seccomp": (security.sys_seccomp, "filters stack; NEW_LISTENER refused"),
     "personality": (security.sys_personality, "Linux execution domains only"),
+    **{n: (ipc.sys_ipc_get, "SysV: host keys refused, created ids recorded") for n in ("shmget", "semget", "msgget")},
+    **{
+        n: (ipc.sys_ipc_use, "SysV: only ids the guest created")
+        for n in ("shmat", "shmctl", "semop", "semtimedop", "semctl", "msgsnd", "msgrcv", "msgctl")
+    },
 }
 
 _CONDITIONAL: dict[str, tuple[Handler, bpf.Rule, str]] = {
