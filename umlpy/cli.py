@@ -88,6 +88,8 @@ def build_parser(*, with_trace: bool = True) -> argparse.ArgumentParser:
     r.add_argument("--net", choices=("host", "none"), default="host",
                    help="host (default): the host's network; none: no sockets but unix and netlink")
     r.add_argument("--no-landlock", action="store_true", help="do not apply the Landlock backstop")
+    r.add_argument("--scratch-guard", choices=("auto", "seal", "trap"), default="auto",
+                   help="keep umlpy's scratch pages read-only with mseal (free) or by trapping mprotect/munmap/... (auto: seal if the kernel can)")
     r.add_argument("--timeout", type=_positive, metavar="SECONDS", help="kill the guest after this long (exit 124)")
     r.add_argument("--memory", type=_size, metavar="SIZE", help="kill the guest above this resident memory (exit 124)")
     r.add_argument("--max-procs", type=int, default=4096, metavar="N", help="fork/clone fail with EAGAIN at N live tasks (default 4096)")
@@ -165,6 +167,7 @@ def _run(args: argparse.Namespace) -> int:
         max_tasks=args.max_procs,
         memory=args.memory,
         timeout=args.timeout,
+        scratch_guard=args.scratch_guard,
     )
     forwarder = _SignalForwarder()
     try:

@@ -22,12 +22,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Literal
 
-from umlpy.tracer import _ffi, landlock
+from umlpy.tracer import _ffi, bpf, landlock
 from umlpy.tracer.launch import spawn
 from umlpy.tracer.loop import SEIZE_OPTIONS, Tracer
 from umlpy.tracer.stops import Killed
 from umlpy.vkernel import filter as seccomp_filter
-from umlpy.vkernel.dispatch import Observer, VirtualKernel
+from umlpy.vkernel import scratch
+from umlpy.vkernel.dispatch import HandlerFn, Observer, VirtualKernel
 from umlpy.vkernel.state import Kernel
 
 CpuPolicy = Literal["same", "spread"] | int
@@ -65,6 +66,14 @@ class SandboxConfig:
       also disables core dumps of the calling process.
     * ``trace_all``: stop on every syscall (for tracing); otherwise only the
       calls the syscall table traps, plus ``trap_extra`` (names).
+    * ``scratch_guard``: how umlpy's read-only scratch regions are kept
+      read-only (:mod:`umlpy.vkernel.scratch`): ``"seal"`` with mseal(2),
+      free; ``"trap"`` by trapping the memory-map calls, which costs a stop
+      per mprotect/munmap/...; ``"auto"``: seal where the host has mseal.
+    * ``handlers_override``: syscall name -> ``handler(kernel, ctx) ->
+      Outcome``, trapped and run instead of the table's handler.  A test
+      seam (e.g. a rewrite through the scratch region before the
+      filesystem layer exists), not a stable API.
     """
 
     kill_on_exit: bool = True
@@ -78,6 +87,8 @@ class SandboxConfig:
     protect_tracer: bool = True
     trace_all: bool = False
     trap_extra: tuple[str, ...] = ()
+    scratch_guard: Literal["auto", "seal", "trap"] = "auto"
+    handlers_override: Mapping[str, HandlerFn] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,15 +260,19 @@ class Sandbox:
         path = resolve_command(argv[0], envmap.get("PATH"))
         if cwd is not None:
             _check_dir(cwd)
+        guard, guard_rules, handlers = _scratch_setup(cfg)
         program = seccomp_filter.build(
             trace_all=cfg.trace_all,
             task_limit=cfg.max_tasks is not None,
             net_none=cfg.net == "none",
-            extra=cfg.trap_extra,
+            extra=cfg.trap_extra + tuple(cfg.handlers_override or ()),
+            native_rules=guard_rules,
         )
         rules = landlock.Ruleset(writable=cfg.writable) if cfg.landlock else None
         kernel = Kernel(max_tasks=cfg.max_tasks, net_mode=cfg.net)
-        vk = VirtualKernel(kernel, trace_all=cfg.trace_all, observer=observer)
+        vk = VirtualKernel(
+            kernel, trace_all=cfg.trace_all, observer=observer, handlers=handlers, scratch_guard=guard
+        )
 
         cpu = _pick_cpu(cfg.cpu)
         saved_affinity = os.sched_getaffinity(0)
@@ -328,6 +343,25 @@ class Sandbox:
             landlock_scoped=rules.applied.scoped if rules else False,
             landlock_fs=rules.applied.fs_writes_limited if rules else False,
         )
+
+
+def _scratch_setup(
+    cfg: SandboxConfig,
+) -> tuple[scratch.Guard, dict[str, bpf.Rule] | None, dict[int, HandlerFn]]:
+    """The scratch guard, the filter rules it adds and the handlers to run."""
+    have_seal = scratch.mseal_available()
+    if cfg.scratch_guard == "seal" and not have_seal:
+        raise UmlpyError("umlpy: --scratch-guard seal: this kernel has no mseal(2) (Linux >= 6.10)", 125)
+    guard = scratch.Guard.SEAL if cfg.scratch_guard != "trap" and have_seal else scratch.Guard.TRAP
+    handlers: dict[int, HandlerFn] = {}
+    rules: dict[str, bpf.Rule] | None = None
+    if guard is scratch.Guard.TRAP:
+        rules = {name: rule for name, (_, rule) in scratch.TRAP_GUARD.items()}
+        for name, (fn, _) in scratch.TRAP_GUARD.items():
+            handlers[Kernel.nr(name)] = fn
+    for name, fn in (cfg.handlers_override or {}).items():
+        handlers[Kernel.nr(name)] = fn
+    return guard, rules, handlers
 
 
 def _protect_tracer() -> None:

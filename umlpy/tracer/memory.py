@@ -84,3 +84,18 @@ def write(tid: int, addr: int, data: bytes) -> None:
             raise OSError(errno.EFAULT, "short write to guest memory")
     finally:
         os.close(fd)
+
+
+def poke(tid: int, addr: int, data: bytes) -> None:
+    """Write through /proc/TID/mem only: for pages that are read-only to the guest.
+
+    process_vm_writev honours page protections and mseal(2), so it cannot
+    write the scratch pages at all; a ptracer's /proc/PID/mem write
+    (FOLL_FORCE) can, even into a sealed read-only mapping.
+    """
+    fd = os.open(f"/proc/{tid}/mem", os.O_WRONLY | os.O_CLOEXEC)
+    try:
+        if os.pwrite(fd, data, addr) != len(data):
+            raise OSError(errno.EFAULT, "short write to guest memory")
+    finally:
+        os.close(fd)

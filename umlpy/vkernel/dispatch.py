@@ -13,15 +13,17 @@ import logging
 import os
 import signal
 import stat
+from collections.abc import Callable, Mapping
 from typing import Protocol
 
 from umlpy.tracer import _ffi
 from umlpy.tracer.loop import SyscallContext
 from umlpy.tracer.stops import Exited, Killed
+from umlpy.vkernel import scratch
 from umlpy.vkernel.outcome import Deny, Emulate, GuestError, Outcome, Pass, Rewrite
 from umlpy.vkernel.state import Denial, Kernel
 from umlpy.vkernel.table import BY_NR, POLICY_HANDLERS, TASK_CREATION, Trap, i386_name, x86_64_name
-from umlpy.vkernel.task import Task
+from umlpy.vkernel.task import Reentry, Task
 
 log = logging.getLogger(__name__)
 
@@ -51,13 +53,37 @@ class Observer(Protocol):
     def group_stop(self, tid: int, sig: int) -> None: ...
 
 
-class VirtualKernel:
-    """Implements :class:`umlpy.tracer.loop.Handler`."""
+HandlerFn = Callable[[Kernel, SyscallContext], Outcome]
 
-    def __init__(self, kernel: Kernel, *, trace_all: bool = False, observer: Observer | None = None) -> None:
+# Injections one call may cause before it fails (creating a scratch region
+# takes two); a bound, so the tracer can never loop on one call.
+MAX_INJECTIONS = 4
+
+
+class VirtualKernel:
+    """Implements :class:`umlpy.tracer.loop.Handler`.
+
+    ``handlers`` (x86-64 number -> handler) take precedence over the table:
+    the scratch guard's memory-map checks and test seams use it.  A call
+    whose handler needs a scratch region (:mod:`umlpy.vkernel.scratch`)
+    first gets a syscall injected, then re-executes; the re-entry is
+    neither counted nor shown to the observer twice.
+    """
+
+    def __init__(
+        self,
+        kernel: Kernel,
+        *,
+        trace_all: bool = False,
+        observer: Observer | None = None,
+        handlers: Mapping[int, HandlerFn] | None = None,
+        scratch_guard: scratch.Guard = scratch.Guard.SEAL,
+    ) -> None:
         self.k = kernel
         self.trace_all = trace_all
         self.observer = observer
+        self.handlers = dict(handlers or {})
+        self.scratch_guard = scratch_guard
         self._uid = os.getuid()
 
     # -- tracer callbacks ----------------------------------------------------
@@ -65,14 +91,29 @@ class VirtualKernel:
         self.k.tasks[pid] = Task(pid, pid)
 
     def syscall(self, ctx: SyscallContext) -> None:
-        self.k.trapped += 1
-        self.k.forking.discard(ctx.tid)  # its previous call, if a fork, is over
+        task = self.k.tasks.get(ctx.tid)
         obs = self.observer
-        wants_exit = obs is not None and obs.syscall_enter(ctx) is not False
+        again = None
+        if task is not None and task.reentry is not None:
+            again, task.reentry = task.reentry, None
+            if again.nr != ctx.nr or again.ip != ctx.ip:
+                again = None  # a signal handler's call came first
+        if again is None:
+            self.k.trapped += 1
+            self.k.forking.discard(ctx.tid)  # its previous call, if a fork, is over
+            wants_exit = obs is not None and obs.syscall_enter(ctx) is not False
+        else:
+            wants_exit = again.wants_exit
         try:
             outcome = self._decide(ctx)
         except GuestError as e:
             outcome = Emulate(-e.errno)
+        except scratch.ScratchNeeded:
+            tries = again.attempts if again is not None else 0
+            grown = self._grow_scratch(task, ctx, tries, wants_exit)
+            if grown is None:
+                return  # injected: the call re-executes and traps again
+            outcome = grown
         self._apply(ctx, outcome)
         if wants_exit:
             assert obs is not None
@@ -98,6 +139,7 @@ class VirtualKernel:
             # The other threads of the group are gone; the leader's tid is reused.
             for t in [t for t in self.k.tasks.values() if t.tgid == task.tgid]:
                 del self.k.tasks[t.tid]
+        scratch.release(task)
         task.exec(tid)
         self.k.tasks[tid] = task
         self._note_exec(tid)
@@ -105,7 +147,9 @@ class VirtualKernel:
             self.observer.task_exec(tid, former_tid)
 
     def task_gone(self, tid: int, status: Exited | Killed) -> None:
-        self.k.tasks.pop(tid, None)
+        task = self.k.tasks.pop(tid, None)
+        if task is not None:
+            scratch.release(task)
         self.k.forking.discard(tid)
         if self.observer is not None:
             self.observer.task_gone(tid, status)
@@ -120,9 +164,24 @@ class VirtualKernel:
             self.observer.group_stop(tid, sig)
 
     # -- internals -------------------------------------------------------------
+    def _grow_scratch(self, task: Task | None, ctx: SyscallContext, tries: int, wants_exit: bool) -> Outcome | None:
+        """Inject the next step of creating a scratch region; None when injected."""
+        if task is None or tries >= MAX_INJECTIONS:
+            return Emulate(-errno.ENOMEM)
+        try:
+            scratch.grow(self.k, task, ctx, self.scratch_guard)
+        except GuestError as e:
+            return Emulate(-e.errno)
+        task.reentry = Reentry(ctx.nr, ctx.ip, wants_exit, tries + 1)
+        return None
+
     def _decide(self, ctx: SyscallContext) -> Outcome:
         if ctx.arch != _ffi.AUDIT_ARCH_X86_64:
             return Deny(errno.ENOSYS, "the i386 ABI (int 0x80) is refused")
+        if self.handlers:
+            h = self.handlers.get(ctx.nr)
+            if h is not None:
+                return h(self.k, ctx)
         entry = BY_NR.get(ctx.nr)
         if entry is None:
             return Deny(errno.ENOSYS, "unknown or x32 syscall number")

@@ -7,7 +7,7 @@ them (ENOSYS) and reports it.  Nothing unknown is ever ALLOWed.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from umlpy.tracer import bpf
 from umlpy.vkernel import net
@@ -16,9 +16,19 @@ from umlpy.vkernel.table import BY_NR, TASK_CREATION, Trap
 
 
 def rules(
-    *, trace_all: bool = False, task_limit: bool = False, net_none: bool = False, extra: Iterable[str] = ()
+    *,
+    trace_all: bool = False,
+    task_limit: bool = False,
+    net_none: bool = False,
+    extra: Iterable[str] = (),
+    native_rules: Mapping[str, bpf.Rule] | None = None,
 ) -> dict[int, bpf.Rule]:
-    """x86-64 number -> BPF rule.  ``extra`` names are trapped unconditionally."""
+    """x86-64 number -> BPF rule.  ``extra`` names are trapped unconditionally.
+
+    ``native_rules`` (name -> rule) replace ALLOW for calls that would
+    otherwise run natively (the scratch guard's TRAP mode); they never
+    weaken a trapped or refused call.
+    """
     out: dict[int, bpf.Rule] = {}
     forced = set(extra) | (set(TASK_CREATION) if task_limit else set())
     for nr, e in BY_NR.items():
@@ -31,16 +41,23 @@ def rules(
         elif e.trap is Trap.CONDITIONAL:
             assert e.rule is not None
             out[nr] = e.rule
+        elif native_rules and e.name in native_rules:
+            out[nr] = native_rules[e.name]
         else:
             out[nr] = bpf.ALLOW
     return out
 
 
 def build(
-    *, trace_all: bool = False, task_limit: bool = False, net_none: bool = False, extra: Iterable[str] = ()
+    *,
+    trace_all: bool = False,
+    task_limit: bool = False,
+    net_none: bool = False,
+    extra: Iterable[str] = (),
+    native_rules: Mapping[str, bpf.Rule] | None = None,
 ) -> list[bpf.Insn]:
     return bpf.assemble(
-        rules(trace_all=trace_all, task_limit=task_limit, net_none=net_none, extra=extra),
+        rules(trace_all=trace_all, task_limit=task_limit, net_none=net_none, extra=extra, native_rules=native_rules),
         default=bpf.TRACE,
         unknown=bpf.TRACE,
         x32=bpf.TRACE,

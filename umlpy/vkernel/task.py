@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from umlpy.vkernel.scratch import ScratchSpace
+
 CLONE_VM = 0x00000100
 CLONE_FS = 0x00000200
 CLONE_FILES = 0x00000400
@@ -46,6 +48,25 @@ class AddressSpace:
     """Shared under CLONE_VM (threads, vfork): e.g. pages umlpy mapped in."""
 
     mappings: dict[int, object] = field(default_factory=dict)
+    scratch: ScratchSpace = field(default_factory=ScratchSpace)
+
+    def fork(self) -> AddressSpace:
+        """fork(2) copies every mapping, umlpy's scratch regions included."""
+        return AddressSpace(scratch=self.scratch.fork())
+
+
+@dataclass(frozen=True, slots=True)
+class Reentry:
+    """A call whose task was made to run an injected syscall first.
+
+    The call re-executes and traps again at the same ``ip``; the dispatcher
+    recognises it, does not count or show it twice, and bounds the retries.
+    """
+
+    nr: int
+    ip: int
+    wants_exit: bool
+    attempts: int
 
 
 @dataclass(slots=True)
@@ -56,6 +77,7 @@ class Task:
     files: FdTable = field(default_factory=FdTable)
     vm: AddressSpace = field(default_factory=AddressSpace)
     execs: int = 0
+    reentry: Reentry | None = None
 
     def clone(self, child_tid: int, flags: int) -> Task:
         """The child's state after clone(flags)."""
@@ -64,7 +86,7 @@ class Task:
             tgid=self.tgid if flags & CLONE_THREAD else child_tid,
             fs=self.fs if flags & CLONE_FS else self.fs.copy(),
             files=self.files if flags & CLONE_FILES else self.files.copy(),
-            vm=self.vm if flags & CLONE_VM else AddressSpace(),
+            vm=self.vm if flags & CLONE_VM else self.vm.fork(),
         )
 
     def exec(self, new_tid: int) -> None:
