@@ -58,6 +58,9 @@ def systems() -> dict[str, tuple[str, list[str]]]:
         "native": ("true", []),
         "umlpy-same": (u[0], u + ["run", "-q", "--cpu", "same", "--"]),
         "umlpy-spread": (u[0], u + ["run", "-q", "--cpu", "spread", "--"]),
+        # the scratch guard by trapping mprotect/munmap/mremap/madvise/MAP_FIXED
+        # (the fallback for kernels without mseal): the price of trapping them always
+        "umlpy-guard-trap": (u[0], u + ["run", "-q", "--cpu", "same", "--scratch-guard", "trap", "--"]),
         "umlpy-trace": (u[0], u + ["trace", "-o", "/dev/null", "--"]),
         "strace": ("strace", PIN + ["strace", "-f", "-qq", "-o", "/dev/null"]),
         "strace-seccomp": (
