@@ -169,9 +169,14 @@ def _run(args: argparse.Namespace) -> int:
         timeout=args.timeout,
         scratch_guard=args.scratch_guard,
     )
+    # Ctrl-Z reaches umlpy and the guest together.  If umlpy stopped at once,
+    # the guest's own stop would be processed only after the shell's SIGCONT
+    # and the guest would stay stopped behind a running umlpy.  So umlpy
+    # ignores the terminal's stop and stops itself once the guest has.
+    signal.signal(signal.SIGTSTP, _ignore)
     forwarder = _SignalForwarder()
     try:
-        result = Sandbox(cfg).run(argv, on_start=forwarder.set_target)
+        result = Sandbox(cfg).run(argv, on_start=forwarder.set_target, on_guest_stop=_stop_with_guest)
     except UmlpyError:
         raise
     except Exception as e:  # fail closed: the tracer has killed the guest
@@ -204,6 +209,24 @@ def _summary(result: RunResult) -> None:
     lines.extend(f"umlpy: warning: {w}" for w in result.warnings)
     if lines:
         sys.stderr.write("\n".join(lines) + "\n")
+
+
+def _ignore(signum: int, frame: object) -> None:
+    pass
+
+
+_JOB_STOPS = (signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU)
+
+
+def _stop_with_guest(sig: int) -> None:
+    """The guest's main process stopped: stop umlpy too, as the shell's job."""
+    if sig not in _JOB_STOPS:
+        return  # SIGSTOP from elsewhere stops only the guest, as without umlpy
+    signal.signal(signal.SIGTSTP, signal.SIG_DFL)
+    try:
+        os.kill(os.getpid(), signal.SIGTSTP)  # returns after the shell's SIGCONT
+    finally:
+        signal.signal(signal.SIGTSTP, _ignore)
 
 
 def entry() -> None:

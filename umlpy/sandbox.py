@@ -27,6 +27,7 @@ from umlpy.tracer.launch import spawn
 from umlpy.tracer.loop import SEIZE_OPTIONS, Tracer
 from umlpy.tracer.stops import Killed
 from umlpy.vkernel import filter as seccomp_filter
+from umlpy.vkernel import meta
 from umlpy.vkernel import scratch
 from umlpy.vkernel.dispatch import HandlerFn, Observer, VirtualKernel
 from umlpy.vkernel.state import Kernel
@@ -245,12 +246,15 @@ class Sandbox:
         cwd: str | None = None,
         on_start: Callable[[int], None] | None = None,
         observer: Observer | None = None,
+        on_guest_stop: Callable[[int], None] | None = None,
     ) -> RunResult:
         """Run ``argv`` to completion under the sandbox.
 
         stdin/stdout/stderr and the controlling terminal are the caller's.
         ``observer`` sees every trapped call and task event (see
-        :class:`umlpy.vkernel.dispatch.Observer`).
+        :class:`umlpy.vkernel.dispatch.Observer`).  ``on_guest_stop(sig)``
+        runs in the tracer thread when the guest's main process stops (job
+        control); the CLI stops itself there, like a shell job.
         Raises UmlpyError when the command cannot be started.
         """
         if not argv:
@@ -265,11 +269,13 @@ class Sandbox:
             trace_all=cfg.trace_all,
             task_limit=cfg.max_tasks is not None,
             net_none=cfg.net == "none",
-            extra=cfg.trap_extra + tuple(cfg.handlers_override or ()),
+            extra=cfg.trap_extra
+            + tuple(cfg.handlers_override or ())
+            + (meta.TRAPPED_WHEN_LIMITED if cfg.writable is not None else ()),
             native_rules=guard_rules,
         )
         rules = landlock.Ruleset(writable=cfg.writable) if cfg.landlock else None
-        kernel = Kernel(max_tasks=cfg.max_tasks, net_mode=cfg.net)
+        kernel = Kernel(max_tasks=cfg.max_tasks, net_mode=cfg.net, writable=cfg.writable)
         vk = VirtualKernel(
             kernel, trace_all=cfg.trace_all, observer=observer, handlers=handlers, scratch_guard=guard
         )
@@ -296,7 +302,7 @@ class Sandbox:
             finally:
                 if rules is not None:
                     rules.close()
-            vk.start(spawned.pid)
+            vk.start(spawned.pid, on_guest_stop=on_guest_stop)
             if on_start is not None:
                 on_start(spawned.pid)
             tracer = Tracer(vk, spawned.pid, kill_on_exit=cfg.kill_on_exit)

@@ -237,3 +237,23 @@ def test_net_none_refuses_ip_sockets_but_keeps_unix_and_netlink(tmp_path: Path) 
     t.join()
     srv.close()
     assert len(accepted) == 1  # only the --net host run ever connected
+
+
+def test_metadata_changes_only_beneath_writable_paths(tmp_path: Path) -> None:
+    ok = tmp_path / "ok"
+    ok.mkdir()
+    outside = tmp_path / "outside"
+    outside.write_text("x")
+    outside.chmod(0o644)
+    before = outside.stat()
+    script = (
+        f"cd {ok} && touch f && chmod 600 f && touch -d 2001-01-01 f && cp -p /etc/hostname h && ln -s f l && "
+        f"chmod 700 l && echo inside-ok; chmod 777 {outside}; touch -d 1999-01-01 {outside}; "
+        f"ln -s {outside} {ok}/evil; chmod 777 {ok}/evil; echo done"
+    )
+    r = run_umlpy("run", "-q", "--write", str(ok), "--", "sh", "-c", script)
+    assert "inside-ok" in r.stdout and "done" in r.stdout, r.stderr
+    st = (ok / "f").stat()
+    assert (st.st_mode & 0o777, time.gmtime(st.st_mtime).tm_year) == (0o700, 2001)  # chmod through the link
+    after = outside.stat()
+    assert (after.st_mode, after.st_mtime_ns, after.st_ctime_ns) == (before.st_mode, before.st_mtime_ns, before.st_ctime_ns)

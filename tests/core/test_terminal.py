@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import pty
 import select
+import signal
 import sys
 import time
 
@@ -38,16 +39,24 @@ class Term:
                     self.buf += os.read(self.fd, 4096).decode(errors="replace")
                 except OSError:
                     break
+        assert text in self.buf, f"terminal closed before {text!r}; got {self.buf[-500:]!r}"
         i = self.buf.index(text) + len(text)
         seen, self.buf = self.buf[:i], self.buf[i:]
         return seen
 
     def close(self) -> None:
-        self.send("exit\n")
+        """End the shell, whatever state its jobs are in; never hang."""
         try:
-            os.waitpid(self.pid, 0)
-        except ChildProcessError:
+            os.killpg(os.getpgid(self.pid), signal.SIGKILL)
+        except OSError:
             pass
+        for _ in range(100):
+            try:
+                if os.waitpid(self.pid, os.WNOHANG)[0]:
+                    break
+            except ChildProcessError:
+                break
+            time.sleep(0.05)
         os.close(self.fd)
 
 
@@ -57,8 +66,12 @@ UMLPY = f"{sys.executable} -m umlpy run -q --"
 def test_ctrl_z_then_fg() -> None:
     t = Term()
     try:
-        t.send(f"{UMLPY} sh -c 'read x; echo got-$x; i=0; while [ $i -lt 5 ]; do i=$((i+1)); sleep 0.05; done; echo done-loop'\n")
-        time.sleep(0.5)
+        # Markers are assembled at run time so the terminal's echo of the
+        # command line never matches them.
+        t.send(f"{UMLPY} sh -c 'r=read; echo $r-ing; read x; echo got-$x; i=0; while [ $i -lt 5 ]; do i=$((i+1)); "
+               "sleep 0.05; done; d=done; echo $d-loop'\n")
+        t.expect("read-ing")
+        time.sleep(0.2)
         t.send("\x1a")  # Ctrl-Z: the shell's job (umlpy and its guest) stops
         t.expect("Stopped")
         t.send("fg\n")
@@ -75,8 +88,9 @@ def test_ctrl_z_then_fg() -> None:
 def test_ctrl_c_reaches_guest_once() -> None:
     t = Term()
     try:
-        t.send(f"{UMLPY} {sys.executable} -c \"import time\nprint('ready', flush=True)\n"
-               f"try:\n time.sleep(30)\nexcept KeyboardInterrupt:\n print('caught'); time.sleep(0.3); print('once')\"\n")
+        t.send(f"{UMLPY} {sys.executable} -c \"import time\n"
+               f"try:\n print('re' + 'ady', flush=True); time.sleep(30)\n"
+               f"except KeyboardInterrupt:\n print('ca' + 'ught'); time.sleep(0.3); print('on' + 'ce')\"\n")
         t.expect("ready")
         t.send("\x03")
         t.expect("caught")

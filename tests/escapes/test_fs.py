@@ -92,26 +92,22 @@ def test_core_dump_into_host_dir(sandbox, build_guest, canary_file: CanaryFile) 
     canary_file.assert_unchanged()
 
 
-@pytest.mark.xfail(strict=True, reason=METADATA_HOLE.format(what="chmod/fchmod/fchmodat"))
 def test_chmod(sandbox, build_guest, canary_file: CanaryFile) -> None:
     _run(sandbox, build_guest, "escape_fs_chmod", canary_file.path)
     canary_file.assert_unchanged()
 
 
-@pytest.mark.xfail(strict=True, reason=METADATA_HOLE.format(what="utimensat/futimens"))
 def test_utime(sandbox, build_guest, canary_file: CanaryFile) -> None:
     _run(sandbox, build_guest, "escape_fs_utime", canary_file.path)
     canary_file.assert_unchanged()
 
 
 @root_only
-@pytest.mark.xfail(strict=True, reason=METADATA_HOLE.format(what="chown/fchown/lchown"))
 def test_chown(sandbox, build_guest, canary_file: CanaryFile) -> None:
     _run(sandbox, build_guest, "escape_fs_chown", canary_file.path, 65534, 65534)
     canary_file.assert_unchanged()
 
 
-@pytest.mark.xfail(strict=True, reason=METADATA_HOLE.format(what="setxattr/fsetxattr (user.*, and trusted.*/security.* as root)"))
 def test_xattr(sandbox, build_guest, canary_file: CanaryFile) -> None:
     try:
         os.setxattr(canary_file.path, "user.probe", b"1")

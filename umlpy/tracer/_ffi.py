@@ -351,6 +351,33 @@ def pidfd_send_signal(pidfd: int, sig: int, info: bytes | None, flags: int) -> N
         _raise("pidfd_send_signal")
 
 
+NR_FCHOWNAT: Final = 260
+NR_UTIMENSAT: Final = 280
+_AT_EMPTY_PATH: Final = 0x1000
+_EMPTY = ctypes.c_char_p(b"")
+
+
+def fchownat_empty(fd: int, uid: int, gid: int) -> None:
+    """fchownat(fd, "", uid, gid, AT_EMPTY_PATH): works on O_PATH fds, symlinks included."""
+    r = _syscall(
+        ctypes.c_long(NR_FCHOWNAT), ctypes.c_long(fd), _EMPTY,
+        ctypes.c_uint(uid & 0xFFFFFFFF), ctypes.c_uint(gid & 0xFFFFFFFF), ctypes.c_int(_AT_EMPTY_PATH),
+    )
+    if r == -1:
+        _raise("fchownat")
+
+
+def utimensat_empty(fd: int, times: bytes | None) -> None:
+    """utimensat(fd, "", times, AT_EMPTY_PATH); ``times`` is struct timespec[2] or None."""
+    buf = ctypes.create_string_buffer(times, 32) if times is not None else None
+    r = _syscall(
+        ctypes.c_long(NR_UTIMENSAT), ctypes.c_long(fd), _EMPTY,
+        buf if buf is not None else ctypes.c_void_p(0), ctypes.c_int(_AT_EMPTY_PATH),
+    )
+    if r == -1:
+        _raise("utimensat")
+
+
 # Landlock structures (include/uapi/linux/landlock.h).
 class landlock_ruleset_attr(ctypes.Structure):
     _fields_ = (

@@ -306,8 +306,10 @@ class Tracer:
                 self._resume(tid)
             case GroupStop(tid, sig):
                 self.tasks[tid].listening = True
-                self.handler.group_stop(tid, sig)
                 _ffi.listen(tid)
+                # After LISTEN: a handler that stops umlpy itself (job control)
+                # leaves the guest parked where SIGCONT alone resumes it.
+                self.handler.group_stop(tid, sig)
             case EventStop(tid):
                 # Attach stop of a new task, PTRACE_INTERRUPT, or the re-trap after
                 # a PTRACE_LISTEN ended by SIGCONT.

@@ -87,7 +87,10 @@ class VirtualKernel:
         self._uid = os.getuid()
 
     # -- tracer callbacks ----------------------------------------------------
-    def start(self, pid: int) -> None:
+    def start(self, pid: int, *, on_guest_stop: Callable[[int], None] | None = None) -> None:
+        """The guest's main process is ``pid``; ``on_guest_stop(sig)`` runs when it group-stops."""
+        self.main_pid = pid
+        self.on_guest_stop = on_guest_stop
         self.k.tasks[pid] = Task(pid, pid)
 
     def syscall(self, ctx: SyscallContext) -> None:
@@ -162,6 +165,8 @@ class VirtualKernel:
     def group_stop(self, tid: int, sig: int) -> None:
         if self.observer is not None:
             self.observer.group_stop(tid, sig)
+        if self.on_guest_stop is not None and tid == self.main_pid:
+            self.on_guest_stop(sig)
 
     # -- internals -------------------------------------------------------------
     def _grow_scratch(self, task: Task | None, ctx: SyscallContext, tries: int, wants_exit: bool) -> Outcome | None:

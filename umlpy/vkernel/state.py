@@ -28,6 +28,7 @@ class Denial:
 class Kernel:
     max_tasks: int | None = None
     net_mode: str = "host"  # "host" or "none" (see umlpy.vkernel.net)
+    writable: tuple[str, ...] | None = None  # host writes limited to these (see umlpy.vkernel.meta)
     tasks: dict[int, Task] = field(default_factory=dict)
     forking: set[int] = field(default_factory=set)  # tids with a fork/clone in flight
     ipc_ids: dict[str, set[int]] = field(default_factory=dict)  # SysV ids the guest created

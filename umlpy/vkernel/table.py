@@ -30,7 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from umlpy.tracer import bpf
-from umlpy.vkernel import fdops, ipc, net, process, security
+from umlpy.vkernel import fdops, ipc, meta, net, process, security
 from umlpy.vkernel.arch import i386, x86_64
 
 Handler = Callable[..., object]
@@ -205,7 +205,7 @@ _ERRNO: dict[str, tuple[int, str]] = {
 }
 
 # Handlers for calls that stop only under some policies (the filter decides).
-POLICY_HANDLERS = {"socket": net.sys_socket}
+POLICY_HANDLERS = {"socket": net.sys_socket, **{n: meta.sys_metadata for n in meta.TRAPPED_WHEN_LIMITED}}
 
 # Trapped only when a task limit is set (handlers enforce it).
 TASK_CREATION = {"clone": process.sys_clone, "fork": process.sys_fork, "vfork": process.sys_fork}
