@@ -32,12 +32,12 @@ def run_umlpy(*args: str, timeout: float = 120, **kw: object) -> subprocess.Comp
     env = dict(os.environ)
     env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
     return subprocess.run(
-        umlpy_cmd(*args), capture_output=True, text=True, timeout=timeout, env=env, **kw  # type: ignore[call-overload]
+        umlpy_cmd(*args), capture_output=True, text=True, timeout=timeout, env=env, check=False, **kw  # type: ignore[call-overload]
     )
 
 
 def run_native(argv: list[str], timeout: float = 120, **kw: object) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, **kw)  # type: ignore[call-overload]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False, **kw)  # type: ignore[call-overload]
 
 
 _probe: tuple[bool, str] | None = None
@@ -49,7 +49,7 @@ def _can_trace() -> tuple[bool, str]:
         try:
             r = run_umlpy("run", "--", "/bin/true", timeout=30)
             _probe = (r.returncode == 0, r.stderr.strip() or f"exit {r.returncode}")
-        except Exception as e:  # pragma: no cover - host specific
+        except Exception as e:  # noqa: BLE001 - any failure means: cannot trace here
             _probe = (False, str(e))
     return _probe
 

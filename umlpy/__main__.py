@@ -1,6 +1,5 @@
 """``python -m umlpy``."""
 
-import sys
 
 from umlpy.cli import entry
 

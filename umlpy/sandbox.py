@@ -27,8 +27,7 @@ from umlpy.tracer.launch import spawn
 from umlpy.tracer.loop import SEIZE_OPTIONS, Tracer
 from umlpy.tracer.stops import Killed
 from umlpy.vkernel import filter as seccomp_filter
-from umlpy.vkernel import meta
-from umlpy.vkernel import scratch
+from umlpy.vkernel import meta, scratch
 from umlpy.vkernel.dispatch import HandlerFn, Observer, VirtualKernel
 from umlpy.vkernel.state import Kernel
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
 import sys
 import textwrap
 from pathlib import Path
@@ -14,7 +15,7 @@ from tests.conftest import run_native, run_umlpy
 pytestmark = pytest.mark.usefixtures("traceable")
 
 
-def same(argv: list[str], cwd: Path | None = None, setup=None) -> None:  # type: ignore[no-untyped-def]
+def same(argv: list[str], cwd: Path | None = None, setup=None, via: tuple[str, ...] = ("run", "-q")) -> None:  # type: ignore[no-untyped-def]
     """Run argv natively and under umlpy (each in a fresh copy of cwd if setup given)."""
     dirs = []
     for label in ("native", "umlpy"):
@@ -26,7 +27,7 @@ def same(argv: list[str], cwd: Path | None = None, setup=None) -> None:  # type:
             setup(d)
         dirs.append(d)
     nat = run_native(argv, cwd=dirs[0])
-    uml = run_umlpy("run", "-q", "--", *argv, cwd=dirs[1])
+    uml = run_umlpy(*via, "--", *argv, cwd=dirs[1])
     assert (uml.stdout, uml.returncode) == (nat.stdout, nat.returncode), uml.stderr
 
 
@@ -70,14 +71,15 @@ def test_python_threads_and_multiprocessing(tmp_path: Path) -> None:
     same([sys.executable, str(prog)])
 
 
-def test_gcc_compile_and_run(tmp_path: Path) -> None:
+@pytest.mark.parametrize("via", [("run", "-q"), ("trace", "-o", "/dev/null")], ids=["run", "trace"])
+def test_gcc_compile_and_run(tmp_path: Path, via: tuple[str, ...]) -> None:
     if not shutil.which("gcc"):
         pytest.skip("gcc missing")
 
     def setup(d: Path) -> None:
         (d / "m.c").write_text('#include <stdio.h>\nint main(){puts("compiled");return 4;}\n')
 
-    same(["sh", "-c", "gcc -o m m.c && ./m"], tmp_path, setup)
+    same(["sh", "-c", "gcc -o m m.c && ./m"], tmp_path, setup, via)
 
 
 def test_make_j2(tmp_path: Path) -> None:
@@ -126,7 +128,7 @@ def test_find() -> None:
 def test_static_binary(build_guest) -> None:  # type: ignore[no-untyped-def]
     try:
         exe = build_guest("hello", "-static")
-    except Exception:
+    except subprocess.CalledProcessError:
         pytest.skip("static libc not installed")
     same([str(exe), "static"])
 

@@ -42,7 +42,7 @@ EXCLUDED = {
     )
     if n in _N
 }
-POOL = sorted(set(range(0, 470)) - EXCLUDED) + [0x40000000 + 2, 0x40000000 + 39, 500, 1000, 335, 400]
+POOL = sorted(set(range(470)) - EXCLUDED) + [0x40000000 + 2, 0x40000000 + 39, 500, 1000, 335, 400]
 ARG = st.one_of(
     st.integers(0, 2**64 - 1),
     st.integers(0, 4096),

@@ -267,7 +267,7 @@ def sandbox(tmp_path: Path, wdir: Path, traceable: None) -> Any:
         report = tmp_path / f"report-{counter[0]}.json"
         cmd = sandbox_cmd(argv, wdir=wdir if write else None, report=report, opts=opts, timeout=timeout)
         kw.setdefault("cwd", str(wdir))
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout + 30, env=umlpy_env(), **kw)
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout + 30, env=umlpy_env(), check=False, **kw)
         rep = json.loads(report.read_text()) if report.exists() else {}
         return Ran(proc, rep)
 

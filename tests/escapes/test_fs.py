@@ -84,7 +84,7 @@ def test_core_dump_into_host_dir(sandbox, build_guest, canary_file: CanaryFile) 
     """A crash with RLIMIT_CORE=inf and the cwd in a host directory: the
     kernel writes the core file with no syscall for umlpy to see."""
     pattern = Path("/proc/sys/kernel/core_pattern").read_text().strip()
-    if pattern.startswith("|") or pattern.startswith("/"):
+    if pattern.startswith(("|", "/")):
         pytest.skip(f"core_pattern {pattern!r} does not write into the cwd")
     os.chmod(canary_file.hostdir, 0o777)  # so the kernel could write there at all
     canary_file.snap = canary_file.snapshot()

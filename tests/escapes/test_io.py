@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import os
 
-import pytest
-
 from tests.escapes.conftest import CanaryFile, root_only
 
 

@@ -132,7 +132,7 @@ def _pty_run(wdir: Path, tmp_path: Path, argv: list[str], *, ctty: bool) -> tupl
         report = tmp_path / "pty-report.json"
         p = subprocess.run(
             sandbox_cmd(argv, wdir=wdir, report=report),
-            stdin=slave, capture_output=True, text=True, timeout=60, env=umlpy_env(), cwd=wdir,
+            stdin=slave, capture_output=True, text=True, timeout=60, env=umlpy_env(), cwd=wdir, check=False,
             start_new_session=ctty, preexec_fn=make_ctty if ctty else None,
         )
         os.set_blocking(slave, False)
@@ -160,7 +160,7 @@ def test_tiocsti_foreign_pty(build_guest, wdir: Path, tmp_path: Path, traceable:
     try:
         r_argv = [str(build_guest("escape_tiocsti")), os.ttyname(slave)]
         p = subprocess.run(sandbox_cmd(r_argv, wdir=wdir, report=tmp_path / "r.json"), capture_output=True,
-                           text=True, timeout=60, env=umlpy_env(), cwd=wdir, stdin=subprocess.DEVNULL)
+                           text=True, timeout=60, env=umlpy_env(), cwd=wdir, stdin=subprocess.DEVNULL, check=False)
         os.set_blocking(slave, False)
         try:
             pending = os.read(slave, 4096)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 
 import psutil
-import pytest
 
 from tests.escapes.conftest import CanaryProc
 

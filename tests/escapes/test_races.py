@@ -10,8 +10,6 @@ race is real.
 
 from __future__ import annotations
 
-import pytest
-
 from tests.escapes.conftest import CanaryProc
 
 

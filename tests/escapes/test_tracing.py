@@ -120,8 +120,9 @@ def test_set_dumpable_zero(interactive, build_guest) -> None:
     assert tracer_of(it.guest_pid) == it.p.pid
     with open(f"/proc/{it.guest_pid}/environ", "rb") as f:  # EACCES if non-dumpable (non-root)
         assert b"UMLPY_TEST_TAG" in f.read()
-    status = open(f"/proc/{it.guest_pid}/status").read()
-    assert "TracerPid:\t%d" % it.p.pid in status
+    with open(f"/proc/{it.guest_pid}/status") as f:
+        status = f.read()
+    assert f"TracerPid:\t{it.p.pid}" in status
     rc, out = it.finish()
     assert rc == 0, out
 

@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import ctypes
 import os
-from typing import Final
-
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Final
 
 if TYPE_CHECKING:
     from ptrace.binding.linux_struct import siginfo, user_regs_struct

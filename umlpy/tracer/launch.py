@@ -97,7 +97,7 @@ def spawn(
                 os.write(err_w, str(e.errno or 1).encode())
             finally:
                 os._exit(127)
-        except BaseException:
+        except BaseException:  # noqa: BLE001 - the forked child must never return into the caller
             os._exit(127)
         os._exit(127)
     os.close(sync_r)

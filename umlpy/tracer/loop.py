@@ -87,7 +87,7 @@ class SyscallContext:
     kernel's dispatcher uses the mutators to apply its decision.
     """
 
-    __slots__ = ("tid", "arch", "nr", "args", "ip", "sp", "_tracer", "_exit_cb")
+    __slots__ = ("_exit_cb", "_tracer", "arch", "args", "ip", "nr", "sp", "tid")
 
     def __init__(self, tracer: Tracer, tid: int, arch: int, nr: int, args: tuple[int, ...], ip: int, sp: int):
         self._tracer = tracer
@@ -255,9 +255,8 @@ class Tracer:
                 return
             self._stops += 1
             stop = decode(tid, status)
-            if tid not in self.tasks:
-                if not self._unknown(stop):
-                    continue
+            if tid not in self.tasks and not self._unknown(stop):
+                continue
             try:
                 self._handle(stop, rusage)
             except OSError as e:
