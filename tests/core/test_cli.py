@@ -109,7 +109,7 @@ def test_sigterm_to_umlpy_reaches_guest() -> None:
 
 def test_sigint_to_umlpy_reaches_guest() -> None:
     p = _start("run", "--", sys.executable, "-c",
-               "import time\nprint('ready', flush=True)\ntry:\n time.sleep(60)\nexcept KeyboardInterrupt:\n print('int')")
+               "import time\ntry:\n print('ready', flush=True); time.sleep(60)\nexcept KeyboardInterrupt:\n print('int')")
     assert _wait_line(p) == "ready\n"
     p.send_signal(signal.SIGINT)
     out, _ = p.communicate(timeout=30)
