@@ -85,8 +85,13 @@ def build_parser(*, with_trace: bool = True) -> argparse.ArgumentParser:
     r.add_argument("--cpu", type=_cpu, default="same", help="same (default): tracer and guest on one CPU; spread; or a CPU number")
     r.add_argument("--read-only", action="store_true", help="host filesystem read-only to the guest (Landlock)")
     r.add_argument("--write", action="append", default=[], metavar="PATH", help="allow writes beneath PATH (implies --read-only elsewhere)")
-    r.add_argument("--net", choices=("host", "none"), default="host",
-                   help="host (default): the host's network; none: no sockets but unix and netlink")
+    r.add_argument("--net", choices=("host", "none", "loopback"), default="host",
+                   help="host (default): the host's network; loopback: host loopback only; "
+                        "none: nothing leaves the sandbox (the guest's own loopback servers work)")
+    r.add_argument("--allow", dest="net_rules", action="append", default=[], metavar="RULE",
+                   type=lambda t: ("allow", t), help="reach ADDR[/CIDR]|NAME|*[:PORTS][/tcp|udp] (last match wins)")
+    r.add_argument("--deny", dest="net_rules", action="append", metavar="RULE",
+                   type=lambda t: ("deny", t), help="refuse a destination (same syntax as --allow)")
     r.add_argument("--no-landlock", action="store_true", help="do not apply the Landlock backstop")
     r.add_argument("--scratch-guard", choices=("auto", "seal", "trap"), default="auto",
                    help="keep umlpy's scratch pages read-only with mseal (free) or by trapping mprotect/munmap/... (auto: seal if the kernel can)")
@@ -164,6 +169,7 @@ def _run(args: argparse.Namespace) -> int:
         writable=writable,
         landlock=not args.no_landlock,
         net=args.net,
+        net_rules=tuple(args.net_rules),
         max_tasks=args.max_procs,
         memory=args.memory,
         timeout=args.timeout,
@@ -206,9 +212,19 @@ def _summary(result: RunResult) -> None:
     if result.denied:
         parts = ", ".join(f"{n}×{c}" if c > 1 else n for n, c in sorted(result.denied.items()))
         lines.append(f"umlpy: refused {result.denied_total} syscall(s): {parts}")
+    denied_net = [c for c in result.connections if not c.get("allowed")]
+    if denied_net:
+        shown = ", ".join(_endpoint(c) for c in denied_net[:5]) + (", ..." if len(denied_net) > 5 else "")
+        lines.append(f"umlpy: network: denied {len(denied_net)} destination(s): {shown}")
     lines.extend(f"umlpy: warning: {w}" for w in result.warnings)
     if lines:
         sys.stderr.write("\n".join(lines) + "\n")
+
+
+def _endpoint(c: dict[str, object]) -> str:
+    addr = str(c.get("address"))
+    host = f"[{addr}]" if ":" in addr else addr
+    return f"{c.get('op')} {host}:{c.get('port')}/{c.get('protocol')} ({c.get('errno_name')})"
 
 
 def _ignore(signum: int, frame: object) -> None:

@@ -30,6 +30,7 @@ from umlpy.vkernel import filter as seccomp_filter
 from umlpy.vkernel import meta, scratch
 from umlpy.vkernel.dispatch import HandlerFn, Observer, VirtualKernel
 from umlpy.vkernel.state import Kernel
+from umlpy.vnet.stack import VirtualNetwork
 
 CpuPolicy = Literal["same", "spread"] | int
 
@@ -58,8 +59,16 @@ class SandboxConfig:
     * ``max_tasks``: fork/clone fail with EAGAIN at this many live tasks.
     * ``memory``: bytes of resident memory for the whole tree; over it the
       tree is killed.  ``timeout``: seconds; over it the tree is killed.
-    * ``net``: ``"host"`` (the host's network, unchanged) or ``"none"``: no
-      sockets but AF_UNIX and AF_NETLINK (EACCES, reported).
+    * ``net``: ``"host"`` (the host's network, unchanged, nothing trapped);
+      ``"loopback"``: host loopback reachable, nothing beyond; ``"none"``:
+      nothing leaves the sandbox, but the guest's own loopback client/server
+      pairs work (:mod:`umlpy.vnet.policy`).  Outside ``host``, sockets of
+      families other than unix/netlink/inet/inet6 fail with EACCES, and
+      connect/bind/sendto/sendmsg are checked race-free
+      (:mod:`umlpy.vkernel.net`).
+    * ``net_rules``: ``("allow"|"deny", RULE)`` pairs in command-line order
+      (:mod:`umlpy.vnet.rules`; last match wins).  With rules, even ``host``
+      is checked.
     * ``protect_tracer``: make the calling process non-dumpable once the
       guest is seized, so a same-uid guest cannot open /proc/<tracer>/mem
       or attach to it (Landlock also forbids that where available).  It
@@ -83,7 +92,8 @@ class SandboxConfig:
     max_tasks: int | None = 4096
     memory: int | None = None
     timeout: float | None = None
-    net: Literal["host", "none"] = "host"
+    net: Literal["host", "none", "loopback"] = "host"
+    net_rules: tuple[tuple[str, str], ...] = ()
     protect_tracer: bool = True
     trace_all: bool = False
     trap_extra: tuple[str, ...] = ()
@@ -123,6 +133,7 @@ class RunResult:
     landlock_abi: int
     landlock_scoped: bool
     landlock_fs: bool
+    connections: list[dict[str, object]] = field(default_factory=list)  # umlpy.vnet.log records
 
     @property
     def returncode(self) -> int:
@@ -264,17 +275,23 @@ class Sandbox:
         if cwd is not None:
             _check_dir(cwd)
         guard, guard_rules, handlers = _scratch_setup(cfg)
+        vnet: VirtualNetwork | None = None
+        if cfg.net != "host" or cfg.net_rules:
+            try:
+                vnet = VirtualNetwork.from_options(cfg.net, cfg.net_rules)
+            except ValueError as e:
+                raise UmlpyError(f"umlpy: {e}", 2) from None
         program = seccomp_filter.build(
             trace_all=cfg.trace_all,
             task_limit=cfg.max_tasks is not None,
-            net_none=cfg.net == "none",
+            net_none=vnet is not None,
             extra=cfg.trap_extra
             + tuple(cfg.handlers_override or ())
             + (meta.TRAPPED_WHEN_LIMITED if cfg.writable is not None else ()),
             native_rules=guard_rules,
         )
         rules = landlock.Ruleset(writable=cfg.writable) if cfg.landlock else None
-        kernel = Kernel(max_tasks=cfg.max_tasks, net_mode=cfg.net, writable=cfg.writable)
+        kernel = Kernel(max_tasks=cfg.max_tasks, net_mode=cfg.net, vnet=vnet, writable=cfg.writable)
         vk = VirtualKernel(
             kernel, trace_all=cfg.trace_all, observer=observer, handlers=handlers, scratch_guard=guard
         )
@@ -347,6 +364,7 @@ class Sandbox:
             landlock_abi=rules.applied.abi if rules else 0,
             landlock_scoped=rules.applied.scoped if rules else False,
             landlock_fs=rules.applied.fs_writes_limited if rules else False,
+            connections=vnet.log.to_json() if vnet is not None else [],
         )
 
 

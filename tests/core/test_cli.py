@@ -192,7 +192,7 @@ def test_doctor_and_syscalls() -> None:
     assert len([n for n, row in rows.items() if row["x86_64"] is not None]) > 370
 
 
-def test_net_none_refuses_ip_sockets_but_keeps_unix_and_netlink(tmp_path: Path) -> None:
+def test_net_none_refuses_other_families_and_host_loopback_but_keeps_unix_and_netlink(tmp_path: Path) -> None:
     import socket
     import threading
 
@@ -225,9 +225,9 @@ def test_net_none_refuses_ip_sockets_but_keeps_unix_and_netlink(tmp_path: Path) 
     )
     report = tmp_path / "r.json"
     r = run_umlpy("run", "--net", "none", "--report", str(report), "--", sys.executable, "-c", prog)
-    assert r.stdout.splitlines() == ["refused 13", "refused 13", "refused 13", "connect refused 13", "unix b'x'",
+    assert r.stdout.splitlines() == ["created 2", "created 10", "refused 13", "connect refused 111", "unix b'x'",
                                      "netlink 16"], r.stderr
-    assert json.loads(report.read_text())["denied"] == {"socket": 4}
+    assert json.loads(report.read_text())["denied"] == {"socket": 1, "connect": 1}
     # the same client reaches the test's server with the host network
     r = run_umlpy("run", "-q", "--", sys.executable, "-c",
                   f"import socket; socket.create_connection(('127.0.0.1', {port})); print('ok')")

@@ -1,35 +1,92 @@
-"""Socket creation under the network policy.
+"""Sockets under the network policy: the vkernel side of :mod:`umlpy.vnet`.
 
-Until the virtual network (umlpy/vnet) is wired into connect/sendto/bind,
-``--net none`` is enforced at the only point that needs no guest memory:
-socket(2)'s ``domain`` is a register, so the check cannot be raced.  Under
-``none`` only AF_UNIX and AF_NETLINK sockets can be created; any other
-family fails with EACCES, as an LSM refusing the socket would (socket(2):
-"EACCES: Permission to create a socket of the specified type and/or
-protocol is denied").  The seccomp filter lets AF_UNIX/AF_NETLINK through
-natively and stops only for the others, so ordinary programs pay nothing.
+Under ``--net host`` with no ``--allow``/``--deny`` rule nothing here traps
+(``Kernel.vnet`` is None and the filter lets the socket calls run natively).
+Under any other policy:
 
-This is stricter than the intended ``none`` (issue: the guest's own
-loopback client/server pairs should keep working); it errs on the safe side.
+* socket(2): AF_UNIX, AF_NETLINK, AF_INET and AF_INET6 are created natively
+  (a BPF test on the ``domain`` register); any other family (AF_PACKET,
+  AF_VSOCK, AF_BLUETOOTH, ...) stops and fails with EACCES, as an LSM
+  refusing the socket would.
+* connect(2), bind(2), sendto(2) with ``addrlen != 0`` (BPF test on the
+  register), sendmsg(2) always (its address lives in memory): the handler
+  reads the sockaddr ONCE from guest memory, asks
+  :class:`umlpy.vnet.stack.VirtualNetwork`, and on allow copies the bytes
+  the host kernel must see (possibly rewritten, e.g. a bind to 0.0.0.0
+  becomes host 127.0.0.1) into the task's sealed, read-only scratch page
+  (:func:`umlpy.vkernel.scratch.place`) and points the argument register at
+  that copy.  A second guest thread flipping its own buffer after the check
+  changes nothing: the kernel never reads it.  For sendmsg the whole
+  ``msghdr`` is copied too (with ``msg_name`` pointing at the placed
+  address); ``msg_iov`` and ``msg_control`` stay the guest's (data content
+  races do not change where a datagram goes).
+* sendmmsg(2): refused with EPERM.  The kernel writes each entry's
+  ``msg_len`` back into the array, so the array cannot be moved into the
+  read-only page, and leaving it in guest memory leaves every ``msg_name``
+  raceable.  Programs that need it (glibc's resolver sends A+AAAA with it)
+  fail; see the README's network section.
+
+Errnos are the vnet's (:mod:`umlpy.vnet.policy`): ENETUNREACH for a
+destination the mode has no route to, ECONNREFUSED for a loopback port no
+guest socket is bound to under ``none`` and for a stream connect an explicit
+``--deny`` matches, EPERM for a datagram send/connect a ``--deny`` matches,
+EADDRNOTAVAIL for a bind to an address that is not the sandbox's, EAFNOSUPPORT
+for a non-IP, non-unix/netlink destination family.
+
+The socket's type and protocol (they pick the policy's port table and deny
+errno) come from the tracer's own duplicate of the guest's fd
+(pidfd_getfd).  Residual race: a guest thread can dup2 another socket over
+the fd between that look and the call, so a protocol-specific rule
+(``/tcp``, ``/udp``) or a guest-bound port of the other protocol may decide
+the call; the address itself cannot be raced.
 """
 
 from __future__ import annotations
 
 import errno
+import os
 import socket
+import struct
+from typing import TYPE_CHECKING
 
+from umlpy.tracer import _ffi, memory
 from umlpy.tracer.loop import SyscallContext
-from umlpy.vkernel.outcome import PASS, Deny, Outcome
+from umlpy.vkernel import scratch
+from umlpy.vkernel.outcome import PASS, Deny, Emulate, GuestError, Outcome, Rewrite
 from umlpy.vkernel.state import Kernel
+from umlpy.vnet.policy import Deny as VDeny
+from umlpy.vnet.ports import BindPlan, BindRefused
+from umlpy.vnet.rules import Protocol
+from umlpy.vnet.sockaddr import (
+    SOCKADDR_STORAGE_SIZE,
+    BadSockaddr,
+    SockaddrIn,
+    SockaddrIn6,
+    encode_sockaddr,
+    inet_sockaddr,
+    parse_sockaddr,
+    policy_address,
+)
+
+if TYPE_CHECKING:
+    from umlpy.vkernel.task import Task
 
 LOCAL_FAMILIES = (socket.AF_UNIX, socket.AF_NETLINK)
+# Families created natively when the virtual network decides connect/bind/send.
+VNET_FAMILIES = (socket.AF_UNIX, socket.AF_NETLINK, socket.AF_INET, socket.AF_INET6)
+# Calls trapped when the virtual network is on (sendto only with an address).
+VNET_CALLS = ("connect", "bind", "sendmsg", "sendmmsg")
+
+PIDFD_THREAD = 0o200000  # O_EXCL: pidfd_open(2) of any thread (Linux >= 6.9)
+_MSGHDR = struct.Struct("=QI4xQQQQi4x")  # name, namelen, iov, iovlen, control, controllen, flags
+_PROTOCOLS = {6: Protocol.TCP, 17: Protocol.UDP, 136: Protocol.UDP, 1: Protocol.ICMP, 58: Protocol.ICMPV6}
 
 
 def sys_socket(k: Kernel, ctx: SyscallContext) -> Outcome:
     """Implements socket(2) under the network policy."""
     family = ctx.args[0] & 0xFFFFFFFF
-    if k.net_mode == "none" and family not in LOCAL_FAMILIES:
-        return Deny(errno.EACCES, f"--net none: address family {_family_name(family)}")
+    if k.vnet is not None and family not in VNET_FAMILIES:
+        return Deny(errno.EACCES, f"--net {k.net_mode}: address family {_family_name(family)}")
     return PASS
 
 
@@ -38,3 +95,227 @@ def _family_name(family: int) -> str:
         return socket.AddressFamily(family).name
     except ValueError:
         return str(family)
+
+
+# -- helpers ---------------------------------------------------------------------------
+
+
+def _grab(k: Kernel, tid: int, fd: int) -> int:
+    """The tracer's duplicate of the guest's ``fd``; GuestError as the call would fail."""
+    if fd < 0 or fd > 0x7FFFFFFF:
+        raise GuestError(errno.EBADF)
+    try:
+        pidfd = _ffi.raw_syscall(_ffi.NR_PIDFD_OPEN, tid, PIDFD_THREAD)
+    except OSError:
+        pidfd = _ffi.raw_syscall(_ffi.NR_PIDFD_OPEN, k.tgid_of(tid), 0)
+    try:
+        return _ffi.raw_syscall(_ffi.NR_PIDFD_GETFD, pidfd, fd, 0)
+    except OSError as e:
+        raise GuestError(errno.EBADF if e.errno == errno.EBADF else (e.errno or errno.EBADF)) from None
+    finally:
+        os.close(pidfd)
+
+
+def _sock_kind(k: Kernel, tid: int, fd: int) -> tuple[Protocol, bool]:
+    """(policy protocol, is a stream socket) of the guest's socket ``fd``."""
+    dup = _grab(k, tid, fd)
+    try:
+        s = socket.socket(fileno=dup)
+    except OSError as e:
+        os.close(dup)
+        raise GuestError(e.errno or errno.ENOTSOCK) from None
+    try:
+        typ = s.getsockopt(socket.SOL_SOCKET, socket.SO_TYPE)
+        proto = s.getsockopt(socket.SOL_SOCKET, socket.SO_PROTOCOL)
+    finally:
+        s.close()
+    stream = typ in (socket.SOCK_STREAM, socket.SOCK_SEQPACKET)
+    return _PROTOCOLS.get(proto, Protocol.TCP if stream else Protocol.UDP), stream
+
+
+def _host_sockname(k: Kernel, tid: int, fd: int) -> bytes | None:
+    """The host's getsockname(2) bytes of the guest's IP socket ``fd``, if it can be had."""
+    try:
+        dup = _grab(k, tid, fd)
+    except (GuestError, OSError):
+        return None
+    try:
+        s = socket.socket(fileno=dup)
+    except OSError:
+        os.close(dup)
+        return None
+    try:
+        name = s.getsockname()
+        return encode_sockaddr(inet_sockaddr(name[0].split("%")[0], name[1]))
+    except (OSError, ValueError, TypeError, IndexError):
+        return None
+    finally:
+        s.close()
+
+
+def _log_bind(k: Kernel, tid: int, plan: BindPlan | BindRefused, guest: SockaddrIn | SockaddrIn6 | None,
+              protocol: Protocol) -> None:
+    vnet = k.vnet
+    if vnet is None:
+        return
+    sa = guest if guest is not None else plan.guest if isinstance(plan, BindPlan) else None
+    if sa is None:
+        return
+    refused = isinstance(plan, BindRefused)
+    vnet.log.add(pid=k.tgid_of(tid), op="bind", family="AF_INET" if isinstance(sa, SockaddrIn) else "AF_INET6",
+                 address=str(policy_address(sa)), port=sa.port, protocol=protocol.name.lower(), allowed=not refused,
+                 errno=plan.errno if isinstance(plan, BindRefused) else None,
+                 reason=plan.reason if isinstance(plan, BindRefused) else f"host {_describe(encode_sockaddr(plan.host))}")
+
+
+def _read_addr(ctx: SyscallContext, addr: int, length: int) -> bytes:
+    if length > SOCKADDR_STORAGE_SIZE or length < 0:
+        raise GuestError(errno.EINVAL, "addrlen")
+    try:
+        return memory.read(ctx.tid, addr, length)
+    except (OSError, OverflowError):
+        raise GuestError(errno.EFAULT) from None
+
+
+def _task(k: Kernel, ctx: SyscallContext) -> Task:
+    task = k.tasks.get(ctx.tid)
+    if task is None:
+        raise GuestError(errno.EPERM, "unknown task")
+    # Make sure the scratch slot exists before deciding: the handler may run
+    # twice for one call (ScratchNeeded), and the decision is logged.
+    scratch.place(task, ctx, b"")
+    return task
+
+
+def _decided(k: Kernel, ctx: SyscallContext, verdict: object, what: str) -> bytes | Outcome:
+    """A vnet Verdict|BadSockaddr -> the bytes to place, or the Outcome of a refusal."""
+    if isinstance(verdict, BadSockaddr):
+        return Emulate(-verdict.errno)
+    assert not isinstance(verdict, BadSockaddr)
+    decision = verdict.decision  # type: ignore[attr-defined]
+    if isinstance(decision, VDeny):
+        why = str(decision.rule) if decision.rule is not None else decision.reason
+        return Deny(decision.errno, f"--net {k.net_mode}: {what}: {why}")
+    return verdict.host  # type: ignore[attr-defined,no-any-return]
+
+
+# -- handlers --------------------------------------------------------------------------
+
+
+def sys_connect(k: Kernel, ctx: SyscallContext) -> Outcome:
+    """Implements connect(2) under the network policy."""
+    vnet = k.vnet
+    if vnet is None:
+        return PASS
+    fd, addr, length = ctx.args[0] & 0xFFFFFFFF, ctx.args[1], ctx.args[2] & 0xFFFFFFFF
+    raw = _read_addr(ctx, addr, length)
+    task = _task(k, ctx)
+    protocol, stream = _sock_kind(k, ctx.tid, fd)
+    if not raw:
+        return Emulate(-errno.EINVAL)
+    out = _decided(k, ctx, vnet.connect(raw, protocol=protocol, stream=stream, pid=k.tgid_of(ctx.tid)),
+                   f"connect to {_describe(raw)}")
+    if not isinstance(out, bytes | None):
+        return out
+    return Rewrite(((1, scratch.place(task, ctx, out if out is not None else raw)),))
+
+
+def sys_sendto(k: Kernel, ctx: SyscallContext) -> Outcome:
+    """Implements sendto(2) with a destination address under the network policy."""
+    vnet = k.vnet
+    length = ctx.args[5] & 0xFFFFFFFF
+    if vnet is None or length == 0 or ctx.args[4] == 0:
+        return PASS  # no address: the kernel reads none
+    fd = ctx.args[0] & 0xFFFFFFFF
+    raw = _read_addr(ctx, ctx.args[4], length)
+    task = _task(k, ctx)
+    protocol, _stream = _sock_kind(k, ctx.tid, fd)
+    out = _decided(k, ctx, vnet.send(raw, protocol=protocol, pid=k.tgid_of(ctx.tid)), f"send to {_describe(raw)}")
+    if not isinstance(out, bytes | None):
+        return out
+    return Rewrite(((4, scratch.place(task, ctx, out if out is not None else raw)),))
+
+
+def sys_sendmsg(k: Kernel, ctx: SyscallContext) -> Outcome:
+    """Implements sendmsg(2) under the network policy: msghdr and address copied."""
+    vnet = k.vnet
+    if vnet is None:
+        return PASS
+    fd = ctx.args[0] & 0xFFFFFFFF
+    try:
+        hdr = memory.read(ctx.tid, ctx.args[1], _MSGHDR.size)
+    except (OSError, OverflowError):
+        return Emulate(-errno.EFAULT)
+    name, namelen, iov, iovlen, control, controllen, flags = _MSGHDR.unpack(hdr)
+    task = _task(k, ctx)
+    if name == 0:
+        namelen = 0
+    if namelen & 0x80000000:
+        return Emulate(-errno.EINVAL)
+    namelen = min(namelen, SOCKADDR_STORAGE_SIZE)  # copy_msghdr_from_user truncates
+    placed_name = 0
+    if namelen:
+        raw = _read_addr(ctx, name, namelen)
+        protocol, _stream = _sock_kind(k, ctx.tid, fd)
+        out = _decided(k, ctx, vnet.send(raw, protocol=protocol, pid=k.tgid_of(ctx.tid)),
+                       f"sendmsg to {_describe(raw)}")
+        if not isinstance(out, bytes | None):
+            return out
+        placed_name = scratch.place(task, ctx, out if out is not None else raw)
+    copy = _MSGHDR.pack(placed_name, namelen, iov, iovlen, control, controllen, flags)
+    return Rewrite(((1, scratch.place(task, ctx, copy)),))
+
+
+def sys_sendmmsg(k: Kernel, ctx: SyscallContext) -> Outcome:
+    """sendmmsg(2): refused under the network policy (see the module docstring)."""
+    if k.vnet is None:
+        return PASS
+    return Deny(errno.EPERM, f"--net {k.net_mode}: sendmmsg's addresses cannot be checked race-free")
+
+
+def sys_bind(k: Kernel, ctx: SyscallContext) -> Outcome:
+    """Implements bind(2): guest IP binds go where the port table says (host loopback when isolated)."""
+    vnet = k.vnet
+    if vnet is None:
+        return PASS
+    fd, length = ctx.args[0] & 0xFFFFFFFF, ctx.args[2] & 0xFFFFFFFF
+    raw = _read_addr(ctx, ctx.args[1], length)
+    task = _task(k, ctx)
+    protocol, _stream = _sock_kind(k, ctx.tid, fd)
+    if not raw:
+        return Emulate(-errno.EINVAL)
+    plan = vnet.bind(raw, protocol=protocol)
+    match plan:
+        case None:
+            return Rewrite(((1, scratch.place(task, ctx, raw)),))
+        case BadSockaddr():
+            return Emulate(-plan.errno)
+        case BindRefused():
+            sa = parse_sockaddr(raw)
+            _log_bind(k, ctx.tid, plan, sa if isinstance(sa, SockaddrIn | SockaddrIn6) else None, protocol)
+            return Deny(plan.errno, f"--net {k.net_mode}: bind: {plan.reason}")
+    assert isinstance(plan, BindPlan)
+    host = encode_sockaddr(plan.host)
+    tid = ctx.tid
+
+    def bound(ret: int) -> None:
+        if ret != 0:
+            return
+        got = _host_sockname(k, tid, fd)
+        try:
+            view = parse_sockaddr(vnet.bound(plan, got if got is not None else host))
+        except TypeError:
+            return
+        _log_bind(k, tid, plan, view if isinstance(view, SockaddrIn | SockaddrIn6) else None, protocol)
+        return
+
+    return Rewrite(((1, scratch.place(task, ctx, host)),), bound)
+
+
+def _describe(raw: bytes) -> str:
+    sa = parse_sockaddr(raw)
+    if isinstance(sa, SockaddrIn):
+        return f"{sa.address}:{sa.port}"
+    if isinstance(sa, SockaddrIn6):
+        return f"[{sa.address}]:{sa.port}"
+    return type(sa).__name__

@@ -8,9 +8,13 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from umlpy.vkernel.arch import x86_64
 from umlpy.vkernel.task import Task
+
+if TYPE_CHECKING:
+    from umlpy.vnet.stack import VirtualNetwork
 
 MAX_DENIAL_RECORDS = 1000
 
@@ -27,7 +31,8 @@ class Denial:
 @dataclass(slots=True)
 class Kernel:
     max_tasks: int | None = None
-    net_mode: str = "host"  # "host" or "none" (see umlpy.vkernel.net)
+    net_mode: str = "host"  # "host", "loopback" or "none" (see umlpy.vkernel.net)
+    vnet: VirtualNetwork | None = None  # None: the host's network, nothing trapped
     writable: tuple[str, ...] | None = None  # host writes limited to these (see umlpy.vkernel.meta)
     tasks: dict[int, Task] = field(default_factory=dict)
     forking: set[int] = field(default_factory=set)  # tids with a fork/clone in flight

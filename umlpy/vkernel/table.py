@@ -205,7 +205,15 @@ _ERRNO: dict[str, tuple[int, str]] = {
 }
 
 # Handlers for calls that stop only under some policies (the filter decides).
-POLICY_HANDLERS = {"socket": net.sys_socket, **{n: meta.sys_metadata for n in meta.TRAPPED_WHEN_LIMITED}}
+POLICY_HANDLERS = {
+    "socket": net.sys_socket,
+    "connect": net.sys_connect,
+    "bind": net.sys_bind,
+    "sendto": net.sys_sendto,
+    "sendmsg": net.sys_sendmsg,
+    "sendmmsg": net.sys_sendmmsg,
+    **{n: meta.sys_metadata for n in meta.TRAPPED_WHEN_LIMITED},
+}
 
 # Trapped only when a task limit is set (handlers enforce it).
 TASK_CREATION = {"clone": process.sys_clone, "fork": process.sys_fork, "vfork": process.sys_fork}

@@ -1,0 +1,184 @@
+"""The virtual network enforced on real guests: --net none/loopback, --allow/--deny.
+
+Every "refused" claim is checked from outside too: the test's own servers
+count what they accepted or received, so a refusal that only looks like
+one to the guest (the call ran, the guest saw an errno) would fail.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import run_umlpy
+from umlpy.vkernel import filter as seccomp_filter
+
+
+class TcpServer:
+    """A host loopback TCP server that counts the connections it accepted."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(128)
+        self.sock.settimeout(0.05)
+        self.port = self.sock.getsockname()[1]
+        self.accepted = 0
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while not self._done.is_set():
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                continue
+            self.accepted += 1
+            c.close()
+
+    def settle(self) -> int:
+        time.sleep(0.2)  # anything queued in the backlog is accepted by now
+        return self.accepted
+
+    def close(self) -> None:
+        self._done.set()
+        self._thread.join()
+        self.sock.close()
+
+
+@pytest.fixture
+def tcp() -> Iterator[TcpServer]:
+    s = TcpServer()
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def tcp2() -> Iterator[TcpServer]:
+    s = TcpServer()
+    yield s
+    s.close()
+
+
+def _connect_prog(*ports: int) -> str:
+    return (
+        "import socket\n"
+        f"for p in {list(ports)!r}:\n"
+        "  try: socket.create_connection(('127.0.0.1', p), timeout=2).close(); print('connected', p)\n"
+        "  except OSError as e: print('refused', p, e.errno)\n"
+    )
+
+
+def test_host_network_traps_nothing_more() -> None:
+    host = seccomp_filter.trapped_names()
+    checked = seccomp_filter.trapped_names(net_none=True)
+    for name in ("connect", "bind", "sendto", "sendmsg", "sendmmsg", "socket"):
+        assert name not in host
+        assert name in checked
+
+
+def test_guest_http_server_and_client_talk_under_none(tmp_path: Path) -> None:
+    prog = (
+        "import subprocess, sys, urllib.request\n"
+        "p = subprocess.Popen([sys.executable, '-u', '-m', 'http.server', '--bind', '127.0.0.1', '0'],\n"
+        "                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=sys.argv[1])\n"
+        "line = p.stdout.readline()\n"
+        "port = int(line.split(' port ')[1].split()[0])\n"
+        "body = urllib.request.urlopen(f'http://127.0.0.1:{port}/hello.txt', timeout=5).read()\n"
+        "print('got', body.decode().strip())\n"
+        "p.terminate(); p.wait()\n"
+    )
+    (tmp_path / "hello.txt").write_text("hello from the guest server\n")
+    report = tmp_path / "r.json"
+    r = run_umlpy("run", "--net", "none", "--report", str(report), "--", sys.executable, "-c", prog, str(tmp_path),
+                  timeout=30)
+    assert r.stdout == "got hello from the guest server\n", r.stderr
+    conns = json.loads(report.read_text())["connections"]
+    assert any(c["op"] == "bind" and c["allowed"] and c["address"] == "127.0.0.1" for c in conns), conns
+    assert any(c["op"] == "connect" and c["allowed"] and c["reason"] == "guest's own service" for c in conns), conns
+    assert not [c for c in conns if not c["allowed"]], conns
+
+
+def test_host_loopback_service_refused_under_none_reachable_under_loopback(tcp: TcpServer, tmp_path: Path) -> None:
+    report = tmp_path / "r.json"
+    r = run_umlpy("run", "--net", "none", "--report", str(report), "--", sys.executable, "-c", _connect_prog(tcp.port))
+    assert r.stdout == f"refused {tcp.port} 111\n", r.stderr  # ECONNREFUSED: nobody in the guest listens there
+    assert tcp.settle() == 0  # the host server never saw the guest
+    rep = json.loads(report.read_text())
+    assert rep["denied"] == {"connect": 1}
+    [c] = rep["connections"]
+    assert (c["op"], c["address"], c["port"], c["allowed"], c["errno_name"]) == \
+        ("connect", "127.0.0.1", tcp.port, False, "ECONNREFUSED")
+    assert "umlpy: network: denied 1 destination(s): connect 127.0.0.1:" in r.stderr
+
+    r = run_umlpy("run", "--net", "loopback", "-q", "--", sys.executable, "-c", _connect_prog(tcp.port))
+    assert r.stdout == f"connected {tcp.port}\n", r.stderr
+    assert tcp.settle() == 1
+
+
+def test_allow_rule_opens_exactly_one_port(tcp: TcpServer, tcp2: TcpServer) -> None:
+    r = run_umlpy("run", "--net", "none", "-q", "--allow", f"127.0.0.1:{tcp.port}", "--",
+                  sys.executable, "-c", _connect_prog(tcp.port, tcp2.port))
+    assert r.stdout.splitlines() == [f"connected {tcp.port}", f"refused {tcp2.port} 111"], r.stderr
+    assert (tcp.settle(), tcp2.settle()) == (1, 0)
+    # last match wins: a later --deny takes the port back (stream connect: ECONNREFUSED)
+    r = run_umlpy("run", "--net", "loopback", "-q", "--allow", f"127.0.0.1:{tcp.port}",
+                  "--deny", f"127.0.0.1:{tcp.port}/tcp", "--", sys.executable, "-c", _connect_prog(tcp.port, tcp2.port))
+    assert r.stdout.splitlines() == [f"refused {tcp.port} 111", f"connected {tcp2.port}"], r.stderr
+    assert (tcp.settle(), tcp2.settle()) == (1, 1)
+
+
+def test_bad_rule_is_a_usage_error() -> None:
+    r = run_umlpy("run", "--net", "none", "--allow", "10.0.0.1/8", "--", "true")
+    assert r.returncode == 2
+    assert r.stderr.startswith("umlpy: ") and "10.0.0.1/8" in r.stderr
+
+
+def test_udp_to_denied_addresses_is_refused(tmp_path: Path) -> None:
+    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    udp.bind(("127.0.0.1", 0))
+    port = udp.getsockname()[1]
+    prog = (
+        "import socket\n"
+        "u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+        f"for dest in (('127.0.0.1', {port}), ('192.0.2.1', 9)):\n"
+        "  try: u.sendto(b'x', dest); print('sent')\n"
+        "  except OSError as e: print('sendto', e.errno)\n"
+        f"  try: u.sendmsg([b'y'], [], 0, dest); print('sent')\n"
+        "  except OSError as e: print('sendmsg', e.errno)\n"
+        "own = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); own.bind(('127.0.0.1', 0))\n"
+        "u.sendmsg([b'to', b'self'], [], 0, own.getsockname()); print('own', own.recv(10))\n"
+    )
+    report = tmp_path / "r.json"
+    r = run_umlpy("run", "--net", "none", "--report", str(report), "--", sys.executable, "-c", prog)
+    assert r.stdout.splitlines() == ["sendto 111", "sendmsg 111", "sendto 101", "sendmsg 101", "own b'toself'"], \
+        r.stderr
+    assert json.loads(report.read_text())["denied"] == {"sendto": 2, "sendmsg": 2}
+    r = run_umlpy("run", "--net", "loopback", "-q", "--deny", f"127.0.0.1:{port}/udp", "--",
+                  sys.executable, "-c", prog)
+    assert r.stdout.splitlines()[:2] == ["sendto 1", "sendmsg 1"], r.stderr  # a --deny on datagrams: EPERM
+    udp.setblocking(False)
+    with pytest.raises(BlockingIOError):
+        udp.recv(10)  # nothing ever arrived
+    udp.close()
+
+
+def test_connect_sockaddr_flip_never_reaches_the_denied_server(build_guest, tcp: TcpServer) -> None:  # type: ignore[no-untyped-def]
+    """A thread flips connect's port between the guest's own server and a host one."""
+    t0 = time.monotonic()
+    r = run_umlpy("run", "--net", "none", "--cpu", "spread", "-q", "--",
+                  str(build_guest("net_connect_race")), str(tcp.port), "3000", timeout=60)
+    counts = dict(kv.split("=") for kv in r.stdout.split())
+    assert counts.keys() == {"own", "refused", "other"}, (r.stdout, r.stderr)
+    assert counts["other"] == "0", r.stdout
+    assert int(counts["own"]) + int(counts["refused"]) == 3000
+    assert tcp.settle() == 0
+    assert time.monotonic() - t0 < 20
