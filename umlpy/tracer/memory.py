@@ -78,12 +78,7 @@ def write(tid: int, addr: int, data: bytes) -> None:
     except OSError as e:
         if e.errno not in (errno.EFAULT, errno.ENOSYS, errno.EPERM):
             raise
-    fd = os.open(f"/proc/{tid}/mem", os.O_WRONLY | os.O_CLOEXEC)
-    try:
-        if os.pwrite(fd, data, addr) != len(data):
-            raise OSError(errno.EFAULT, "short write to guest memory")
-    finally:
-        os.close(fd)
+    poke(tid, addr, data)
 
 
 def poke(tid: int, addr: int, data: bytes) -> None:
