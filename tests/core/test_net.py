@@ -80,7 +80,7 @@ def _connect_prog(*ports: int) -> str:
 def test_host_network_traps_nothing_more() -> None:
     host = seccomp_filter.trapped_names()
     checked = seccomp_filter.trapped_names(net_none=True)
-    for name in ("connect", "bind", "sendto", "sendmsg", "sendmmsg", "socket"):
+    for name in ("connect", "bind", "listen", "sendto", "sendmsg", "sendmmsg", "socket"):
         assert name not in host
         assert name in checked
 
@@ -182,3 +182,17 @@ def test_connect_sockaddr_flip_never_reaches_the_denied_server(build_guest, tcp:
     assert int(counts["own"]) + int(counts["refused"]) == 3000
     assert tcp.settle() == 0
     assert time.monotonic() - t0 < 20
+
+
+def test_listen_without_bind_stays_on_loopback() -> None:
+    """listen(2)'s autobind would pick the wildcard address; under none it is host loopback."""
+    prog = (
+        "import socket\n"
+        "s = socket.socket(); s.listen(); print(s.getsockname()[0])\n"
+        "c = socket.create_connection(('127.0.0.1', s.getsockname()[1])); s.accept(); print('ok')\n"
+        "s6 = socket.socket(socket.AF_INET6); s6.listen(); print(s6.getsockname()[0])\n"
+    )
+    r = run_umlpy("run", "--net", "none", "-q", "--", sys.executable, "-c", prog)
+    assert r.stdout.splitlines() == ["127.0.0.1", "ok", "::1"], r.stderr  # the host's own view of the socket
+    r = run_umlpy("run", "--net", "host", "-q", "--", sys.executable, "-c", prog)
+    assert r.stdout.splitlines() == ["0.0.0.0", "ok", "::"], r.stderr

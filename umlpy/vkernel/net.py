@@ -20,6 +20,9 @@ Under any other policy:
   ``msghdr`` is copied too (with ``msg_name`` pointing at the placed
   address); ``msg_iov`` and ``msg_control`` stay the guest's (data content
   races do not change where a datagram goes).
+* listen(2): emulated on the tracer's duplicate of the socket, after
+  binding an unbound IP socket to host loopback (listen's autobind would
+  otherwise pick the wildcard address, reachable from the network).
 * sendmmsg(2): refused with EPERM.  The kernel writes each entry's
   ``msg_len`` back into the array, so the array cannot be moved into the
   read-only page, and leaving it in guest memory leaves every ``msg_name``
@@ -75,9 +78,9 @@ LOCAL_FAMILIES = (socket.AF_UNIX, socket.AF_NETLINK)
 # Families created natively when the virtual network decides connect/bind/send.
 VNET_FAMILIES = (socket.AF_UNIX, socket.AF_NETLINK, socket.AF_INET, socket.AF_INET6)
 # Calls trapped when the virtual network is on (sendto only with an address).
-VNET_CALLS = ("connect", "bind", "sendmsg", "sendmmsg")
+VNET_CALLS = ("connect", "bind", "listen", "sendmsg", "sendmmsg")
 
-PIDFD_THREAD = 0o200000  # O_EXCL: pidfd_open(2) of any thread (Linux >= 6.9)
+PIDFD_THREAD = 0o200  # O_EXCL: pidfd_open(2) of any thread (Linux >= 6.9)
 _MSGHDR = struct.Struct("=QI4xQQQQi4x")  # name, namelen, iov, iovlen, control, controllen, flags
 _PROTOCOLS = {6: Protocol.TCP, 17: Protocol.UDP, 136: Protocol.UDP, 1: Protocol.ICMP, 58: Protocol.ICMPV6}
 
@@ -124,11 +127,8 @@ def _sock_kind(k: Kernel, tid: int, fd: int) -> tuple[Protocol, bool]:
     except OSError as e:
         os.close(dup)
         raise GuestError(e.errno or errno.ENOTSOCK) from None
-    try:
-        typ = s.getsockopt(socket.SOL_SOCKET, socket.SO_TYPE)
-        proto = s.getsockopt(socket.SOL_SOCKET, socket.SO_PROTOCOL)
-    finally:
-        s.close()
+    typ, proto = s.type, s.proto  # socket() read them with getsockopt
+    s.close()
     stream = typ in (socket.SOCK_STREAM, socket.SOCK_SEQPACKET)
     return _PROTOCOLS.get(proto, Protocol.TCP if stream else Protocol.UDP), stream
 
@@ -310,6 +310,58 @@ def sys_bind(k: Kernel, ctx: SyscallContext) -> Outcome:
         return
 
     return Rewrite(((1, scratch.place(task, ctx, host)),), bound)
+
+
+def sys_listen(k: Kernel, ctx: SyscallContext) -> Outcome:
+    """Emulates listen(2) on the tracer's duplicate of the socket.
+
+    listen(2) on an unbound IP socket binds it to the wildcard address and
+    an ephemeral port: a guest server would be reachable from the network.
+    The tracer first binds such a socket where the port table says (host
+    loopback when isolated), then calls listen itself on the same open
+    file description.  Emulating (rather than letting the guest's call run)
+    makes a dup2 of another, unbound socket over the fd in between harmless.
+    """
+    vnet = k.vnet
+    if vnet is None:
+        return PASS
+    backlog = ctx.args[1] & 0xFFFFFFFF
+    backlog = backlog - (1 << 32) if backlog & 0x80000000 else backlog
+    dup = _grab(k, ctx.tid, ctx.args[0] & 0xFFFFFFFF)
+    try:
+        s = socket.socket(fileno=dup)
+    except OSError as e:
+        os.close(dup)
+        raise GuestError(e.errno or errno.ENOTSOCK) from None
+    try:
+        if s.family in (socket.AF_INET, socket.AF_INET6) and s.getsockname()[1] == 0:
+            _autobind(k, ctx.tid, s)
+        try:
+            _ffi.raw_syscall(50, s.fileno(), backlog)  # listen
+        except OSError as e:
+            return Emulate(-(e.errno or errno.EINVAL))
+        return Emulate(0)
+    finally:
+        s.close()
+
+
+def _autobind(k: Kernel, tid: int, s: socket.socket) -> None:
+    """Bind an unbound IP socket as the port table says, as listen(2)'s autobind would."""
+    assert k.vnet is not None
+    stream = s.type == socket.SOCK_STREAM
+    protocol = _PROTOCOLS.get(s.getsockopt(socket.SOL_SOCKET, socket.SO_PROTOCOL),
+                              Protocol.TCP if stream else Protocol.UDP)
+    wildcard = "0.0.0.0" if s.family == socket.AF_INET else "::"
+    plan = k.vnet.bind(encode_sockaddr(inet_sockaddr(wildcard, 0)), protocol=protocol)
+    if not isinstance(plan, BindPlan):
+        return
+    try:
+        s.bind((str(plan.host.address), plan.host.port))
+        name = s.getsockname()
+    except OSError:
+        return  # the guest bound it meanwhile: its own bind was checked
+    view = parse_sockaddr(k.vnet.bound(plan, encode_sockaddr(inet_sockaddr(name[0].split("%")[0], name[1]))))
+    _log_bind(k, tid, plan, view if isinstance(view, SockaddrIn | SockaddrIn6) else None, protocol)
 
 
 def _describe(raw: bytes) -> str:

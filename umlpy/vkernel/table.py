@@ -209,6 +209,7 @@ POLICY_HANDLERS = {
     "socket": net.sys_socket,
     "connect": net.sys_connect,
     "bind": net.sys_bind,
+    "listen": net.sys_listen,
     "sendto": net.sys_sendto,
     "sendmsg": net.sys_sendmsg,
     "sendmmsg": net.sys_sendmmsg,
