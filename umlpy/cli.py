@@ -85,9 +85,9 @@ def build_parser(*, with_trace: bool = True) -> argparse.ArgumentParser:
     r.add_argument("--cpu", type=_cpu, default="same", help="same (default): tracer and guest on one CPU; spread; or a CPU number")
     r.add_argument("--read-only", action="store_true", help="host filesystem read-only to the guest (Landlock)")
     r.add_argument("--write", action="append", default=[], metavar="PATH", help="allow writes beneath PATH (implies --read-only elsewhere)")
-    r.add_argument("--net", choices=("host", "none", "loopback"), default="host",
-                   help="host (default): the host's network; loopback: host loopback only; "
-                        "none: nothing leaves the sandbox (the guest's own loopback servers work)")
+    r.add_argument("--net", choices=("host", "none", "loopback"), default="none",
+                   help="none (default): nothing leaves the sandbox (the guest's own loopback servers work); "
+                        "loopback: host loopback too; host: the host's network, unchecked")
     r.add_argument("--allow", dest="net_rules", action="append", default=[], metavar="RULE",
                    type=lambda t: ("allow", t), help="reach ADDR[/CIDR]|NAME|*[:PORTS][/tcp|udp] (last match wins)")
     r.add_argument("--deny", dest="net_rules", action="append", metavar="RULE",

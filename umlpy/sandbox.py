@@ -65,7 +65,8 @@ class SandboxConfig:
       pairs work (:mod:`umlpy.vnet.policy`).  Outside ``host``, sockets of
       families other than unix/netlink/inet/inet6 fail with EACCES, and
       connect/bind/sendto/sendmsg are checked race-free
-      (:mod:`umlpy.vkernel.net`).
+      (:mod:`umlpy.vkernel.net`).  The API defaults to ``host``; the
+      command line (``umlpy run``) to ``none``.
     * ``net_rules``: ``("allow"|"deny", RULE)`` pairs in command-line order
       (:mod:`umlpy.vnet.rules`; last match wins).  With rules, even ``host``
       is checked.

@@ -228,10 +228,13 @@ def test_net_none_refuses_other_families_and_host_loopback_but_keeps_unix_and_ne
     assert r.stdout.splitlines() == ["created 2", "created 10", "refused 13", "connect refused 111", "unix b'x'",
                                      "netlink 16"], r.stderr
     assert json.loads(report.read_text())["denied"] == {"socket": 1, "connect": 1}
-    # the same client reaches the test's server with the host network
-    r = run_umlpy("run", "-q", "--", sys.executable, "-c",
-                  f"import socket; socket.create_connection(('127.0.0.1', {port})); print('ok')")
+    # the same client reaches the test's server with the host network, and only with it:
+    # --net none is the default
+    client = f"import socket; socket.create_connection(('127.0.0.1', {port})); print('ok')"
+    r = run_umlpy("run", "-q", "--net", "host", "--", sys.executable, "-c", client)
     assert r.stdout == "ok\n"
+    r = run_umlpy("run", "-q", "--", sys.executable, "-c", client)
+    assert r.stdout == "" and "Connection refused" in r.stderr
     time.sleep(0.3)
     done.set()
     t.join()
