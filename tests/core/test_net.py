@@ -196,3 +196,45 @@ def test_listen_without_bind_stays_on_loopback() -> None:
     assert r.stdout.splitlines() == ["127.0.0.1", "ok", "::1"], r.stderr  # the host's own view of the socket
     r = run_umlpy("run", "--net", "host", "-q", "--", sys.executable, "-c", prog)
     assert r.stdout.splitlines() == ["0.0.0.0", "ok", "::"], r.stderr
+
+
+_SENDMMSG = """
+import ctypes, socket, struct, sys
+libc = ctypes.CDLL(None, use_errno=True)
+own = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); own.bind(('127.0.0.1', 0)); own.settimeout(2)
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+keep = []
+def sendmmsg(entries):
+    arr = ctypes.create_string_buffer(64 * len(entries))
+    for i, (data, port) in enumerate(entries):
+        d = ctypes.create_string_buffer(data, len(data))
+        iov = (ctypes.c_uint64 * 2)(ctypes.addressof(d), len(data))
+        sa = ctypes.create_string_buffer(struct.pack('=H', 2) + struct.pack('!H', port)
+                                         + socket.inet_aton('127.0.0.1') + bytes(8), 16)
+        keep.extend((d, iov, sa))
+        struct.pack_into('=QI4xQQQQi4x', arr, i * 64, ctypes.addressof(sa), 16, ctypes.addressof(iov), 1, 0, 0, 0)
+    r = libc.sendmmsg(u.fileno(), arr, len(entries), 0)
+    lens = [struct.unpack_from('=I', arr, i * 64 + 56)[0] for i in range(len(entries))]
+    print(r, ctypes.get_errno() if r < 0 else 0, lens)
+port = own.getsockname()[1]
+sendmmsg([(b'one', port), (b'three', port)]); print(own.recv(10), own.recv(10))
+sendmmsg([(b'x', port), (b'y', int(sys.argv[1]))]); print(own.recv(10))
+sendmmsg([(b'z', int(sys.argv[1]))])
+"""
+
+
+def test_sendmmsg_is_checked_per_entry(tmp_path: Path) -> None:
+    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    udp.bind(("127.0.0.1", 0))
+    report = tmp_path / "r.json"
+    r = run_umlpy("run", "--net", "none", "--report", str(report), "--", sys.executable, "-c", _SENDMMSG,
+                  str(udp.getsockname()[1]))
+    # like the kernel: a failing entry after the first ends the call with the count sent so far
+    assert r.stdout.splitlines() == ["2 0 [3, 5]", "b'one' b'three'", "1 0 [1, 0]", "b'x'", "-1 111 [0]"], r.stderr
+    rep = json.loads(report.read_text())
+    assert rep["denied"] == {"sendmmsg": 1}
+    assert [c["count"] for c in rep["connections"] if not c["allowed"]] == [2]
+    udp.setblocking(False)
+    with pytest.raises(BlockingIOError):
+        udp.recv(10)
+    udp.close()

@@ -23,11 +23,11 @@ Under any other policy:
 * listen(2): emulated on the tracer's duplicate of the socket, after
   binding an unbound IP socket to host loopback (listen's autobind would
   otherwise pick the wildcard address, reachable from the network).
-* sendmmsg(2): refused with EPERM.  The kernel writes each entry's
-  ``msg_len`` back into the array, so the array cannot be moved into the
-  read-only page, and leaving it in guest memory leaves every ``msg_name``
-  raceable.  Programs that need it (glibc's resolver sends A+AAAA with it)
-  fail; see the README's network section.
+* sendmmsg(2): the kernel writes each entry's ``msg_len`` back into the
+  array, so the array cannot live in the read-only page, and leaving it in
+  guest memory leaves every ``msg_name`` raceable.  So for IP datagram
+  sockets the tracer does the call itself (:func:`sys_sendmmsg`); for any
+  other socket, or entries with control messages, it fails with EPERM.
 
 Errnos are the vnet's (:mod:`umlpy.vnet.policy`): ENETUNREACH for a
 destination the mode has no route to, ECONNREFUSED for a loopback port no
@@ -46,6 +46,7 @@ the call; the address itself cannot be raced.
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import os
 import socket
@@ -82,6 +83,10 @@ VNET_CALLS = ("connect", "bind", "listen", "sendmsg", "sendmmsg")
 
 PIDFD_THREAD = 0o200  # O_EXCL: pidfd_open(2) of any thread (Linux >= 6.9)
 _MSGHDR = struct.Struct("=QI4xQQQQi4x")  # name, namelen, iov, iovlen, control, controllen, flags
+_MMSGHDR_SIZE = 64  # struct mmsghdr: msghdr, msg_len, padding
+UIO_MAXIOV = 1024
+MAX_DATAGRAM = 65535 + 65536  # above any UDP datagram (IPv6 jumbograms aside)
+NR_SENDMSG = 46
 _PROTOCOLS = {6: Protocol.TCP, 17: Protocol.UDP, 136: Protocol.UDP, 1: Protocol.ICMP, 58: Protocol.ICMPV6}
 
 
@@ -267,10 +272,102 @@ def sys_sendmsg(k: Kernel, ctx: SyscallContext) -> Outcome:
 
 
 def sys_sendmmsg(k: Kernel, ctx: SyscallContext) -> Outcome:
-    """sendmmsg(2): refused under the network policy (see the module docstring)."""
+    """sendmmsg(2) under the network policy: emulated for IP datagram sockets, else refused.
+
+    The kernel writes each entry's ``msg_len`` back into the array, so the
+    array cannot be handed over from the read-only scratch page; instead
+    the tracer reads every entry, its address and its data once, checks the
+    addresses and sends the datagrams itself on its duplicate of the socket
+    (MSG_DONTWAIT: the tracer never blocks), then writes the ``msg_len``
+    fields back.  Entries with control messages (SCM_RIGHTS would name the
+    tracer's fds), stream and non-IP sockets: EPERM.
+    """
     if k.vnet is None:
         return PASS
-    return Deny(errno.EPERM, f"--net {k.net_mode}: sendmmsg's addresses cannot be checked race-free")
+    refuse = Deny(errno.EPERM, f"--net {k.net_mode}: sendmmsg is only emulated for IP datagram sockets")
+    vec, vlen, flags = ctx.args[1], min(ctx.args[2] & 0xFFFFFFFF, UIO_MAXIOV), ctx.args[3] & 0xFFFFFFFF
+    dup = _grab(k, ctx.tid, ctx.args[0] & 0xFFFFFFFF)
+    try:
+        sock = socket.socket(fileno=dup)
+    except OSError as e:
+        os.close(dup)
+        raise GuestError(e.errno or errno.ENOTSOCK) from None
+    with sock:
+        if sock.family not in (socket.AF_INET, socket.AF_INET6) or sock.type != socket.SOCK_DGRAM:
+            return refuse
+        if vlen == 0:
+            return Emulate(0)
+        protocol = _PROTOCOLS.get(sock.proto, Protocol.UDP)
+        try:
+            entries = memory.read(ctx.tid, vec, vlen * _MMSGHDR_SIZE)
+        except (OSError, OverflowError):
+            return Emulate(-errno.EFAULT)
+        sent = 0
+        for i in range(vlen):
+            name, namelen, iov, iovlen, control, controllen, _ = _MSGHDR.unpack_from(entries, i * _MMSGHDR_SIZE)
+            try:
+                if control and controllen:
+                    if sent == 0:
+                        return refuse
+                    break
+                raw = b""
+                if name and namelen:
+                    if namelen & 0x80000000:
+                        raise GuestError(errno.EINVAL)
+                    raw = _read_addr(ctx, name, min(namelen, SOCKADDR_STORAGE_SIZE))
+                    verdict = k.vnet.send(raw, protocol=protocol, pid=k.tgid_of(ctx.tid))
+                    out = _decided(k, ctx, verdict, f"sendmmsg to {_describe(raw)}")
+                    if not isinstance(out, bytes | None):
+                        if sent == 0:
+                            return out
+                        break
+                    if out is not None:
+                        raw = out
+                data = _read_iov(ctx.tid, iov, iovlen)
+                n = _sendmsg_raw(sock.fileno(), data, raw, flags | socket.MSG_DONTWAIT)
+            except GuestError as e:
+                if sent == 0:
+                    return Emulate(-e.errno)
+                break
+            try:
+                memory.write(ctx.tid, vec + i * _MMSGHDR_SIZE + _MSGHDR.size, n.to_bytes(4, "little"))
+            except OSError:
+                if sent == 0:
+                    return Emulate(-errno.EFAULT)
+                break
+            sent += 1
+        return Emulate(sent)
+
+
+def _read_iov(tid: int, iov: int, iovlen: int) -> bytes:
+    if iovlen > UIO_MAXIOV:
+        raise GuestError(errno.EMSGSIZE)
+    try:
+        vec = memory.read(tid, iov, iovlen * 16) if iovlen else b""
+        parts = []
+        total = 0
+        for j in range(iovlen):
+            base, length = struct.unpack_from("=QQ", vec, j * 16)
+            total += length
+            if total > MAX_DATAGRAM:
+                raise GuestError(errno.EMSGSIZE)
+            parts.append(memory.read(tid, base, length))
+    except (OSError, OverflowError):
+        raise GuestError(errno.EFAULT) from None
+    return b"".join(parts)
+
+
+def _sendmsg_raw(fd: int, data: bytes, name: bytes, flags: int) -> int:
+    """sendmsg(2) of ``data`` to the raw sockaddr ``name`` (b"": none); GuestError on failure."""
+    buf = ctypes.create_string_buffer(data, len(data) or 1)
+    addr = ctypes.create_string_buffer(name, len(name) or 1)
+    iov = (ctypes.c_uint64 * 2)(ctypes.addressof(buf), len(data))
+    hdr = ctypes.create_string_buffer(_MSGHDR.pack(ctypes.addressof(addr) if name else 0, len(name),
+                                                   ctypes.addressof(iov), 1, 0, 0, 0))
+    try:
+        return _ffi.raw_syscall(NR_SENDMSG, fd, ctypes.addressof(hdr), flags)
+    except OSError as e:
+        raise GuestError(e.errno or errno.EIO) from None
 
 
 def sys_bind(k: Kernel, ctx: SyscallContext) -> Outcome:
