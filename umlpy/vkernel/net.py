@@ -41,7 +41,10 @@ errno) come from the tracer's own duplicate of the guest's fd
 (pidfd_getfd).  Residual race: a guest thread can dup2 another socket over
 the fd between that look and the call, so a protocol-specific rule
 (``/tcp``, ``/udp``) or a guest-bound port of the other protocol may decide
-the call; the address itself cannot be raced.
+the call (a guest that bound UDP port X can race a TCP connect to a host
+service on X); the address itself cannot be raced.  Not tracked yet: a
+closed guest socket's port stays in the port table, so a host service that
+later binds it is reachable as "the guest's own".
 """
 
 from __future__ import annotations
