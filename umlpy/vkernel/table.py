@@ -200,6 +200,15 @@ _CONDITIONAL.update(
     }
 )
 
+# Calls whose first argument is a pid, 0 meaning the caller itself: the
+# filter lets pid 0 through natively (a register, so race-free) and stops
+# only for explicit pids.  getrlimit()/setrlimit() in glibc are prlimit64(0,
+# …): every process start would otherwise pay a stop.
+for _name, (_h, _note) in list(_CHECKED.items()):
+    if _h is process.sys_pid_first:
+        del _CHECKED[_name]
+        _CONDITIONAL[_name] = (_h, bpf.IfArgIn(0, (0,), bpf.ALLOW, bpf.TRACE), _note + "; pid 0 (self) runs natively")
+
 _ERRNO: dict[str, tuple[int, str]] = {
     "clone3": (errno.ENOSYS, "flags live in memory the guest can change; libc falls back to clone"),
 }
