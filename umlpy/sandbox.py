@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from umlpy.tracer import _ffi, bpf, landlock
 from umlpy.tracer.launch import spawn
@@ -30,7 +30,9 @@ from umlpy.vkernel import filter as seccomp_filter
 from umlpy.vkernel import meta, scratch
 from umlpy.vkernel.dispatch import HandlerFn, Observer, VirtualKernel
 from umlpy.vkernel.state import Kernel
-from umlpy.vnet.stack import VirtualNetwork
+
+if TYPE_CHECKING:
+    from umlpy.vnet.stack import VirtualNetwork
 
 CpuPolicy = Literal["same", "spread"] | int
 
@@ -276,23 +278,18 @@ class Sandbox:
         if cwd is not None:
             _check_dir(cwd)
         guard, guard_rules, handlers = _scratch_setup(cfg)
-        vnet: VirtualNetwork | None = None
-        if cfg.net != "host" or cfg.net_rules:
-            try:
-                vnet = VirtualNetwork.from_options(cfg.net, cfg.net_rules)
-            except ValueError as e:
-                raise UmlpyError(f"umlpy: {e}", 2) from None
+        vnet_factory = _vnet_factory(cfg)
         program = seccomp_filter.build(
             trace_all=cfg.trace_all,
             task_limit=cfg.max_tasks is not None,
-            net_none=vnet is not None,
+            net_none=vnet_factory is not None,
             extra=cfg.trap_extra
             + tuple(cfg.handlers_override or ())
             + (meta.TRAPPED_WHEN_LIMITED if cfg.writable is not None else ()),
             native_rules=guard_rules,
         )
         rules = landlock.Ruleset(writable=cfg.writable) if cfg.landlock else None
-        kernel = Kernel(max_tasks=cfg.max_tasks, net_mode=cfg.net, vnet=vnet, writable=cfg.writable)
+        kernel = Kernel(max_tasks=cfg.max_tasks, net_mode=cfg.net, vnet_factory=vnet_factory, writable=cfg.writable)
         vk = VirtualKernel(
             kernel, trace_all=cfg.trace_all, observer=observer, handlers=handlers, scratch_guard=guard
         )
@@ -365,7 +362,7 @@ class Sandbox:
             landlock_abi=rules.applied.abi if rules else 0,
             landlock_scoped=rules.applied.scoped if rules else False,
             landlock_fs=rules.applied.fs_writes_limited if rules else False,
-            connections=vnet.log.to_json() if vnet is not None else [],
+            connections=kernel._vnet.log.to_json() if kernel._vnet is not None else [],
         )
 
 
@@ -386,6 +383,25 @@ def _scratch_setup(
     for name, fn in (cfg.handlers_override or {}).items():
         handlers[Kernel.nr(name)] = fn
     return guard, rules, handlers
+
+
+def _vnet_factory(cfg: SandboxConfig) -> Callable[[], VirtualNetwork] | None:
+    """None for the host's network; else a builder, run at once when rules need checking."""
+    if cfg.net == "host" and not cfg.net_rules:
+        return None
+
+    def build() -> VirtualNetwork:
+        from umlpy.vnet.stack import VirtualNetwork
+
+        return VirtualNetwork.from_options(cfg.net, cfg.net_rules)
+
+    if cfg.net_rules:  # a bad rule is a usage error before anything runs
+        try:
+            built = build()
+        except ValueError as e:
+            raise UmlpyError(f"umlpy: {e}", 2) from None
+        return lambda: built
+    return build
 
 
 def _protect_tracer() -> None:

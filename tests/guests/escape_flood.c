@@ -1,5 +1,5 @@
 /* 8 threads hammer trapped syscalls (kill(getpid(), 0), tgkill(self, 0),
- * prlimit64(0)), argv[1] iterations each. */
+ * prlimit64(getpid())), argv[1] iterations each. */
 #include "escape_common.h"
 #include <pthread.h>
 #include <sys/resource.h>
@@ -10,7 +10,7 @@ static void *hammer(void *a) {
     for (long i = 0; i < iters; i++) {
         kill(getpid(), 0);
         syscall(SYS_tgkill, getpid(), gettid(), 0);
-        syscall(SYS_prlimit64, 0, RLIMIT_NOFILE, NULL, &rl);
+        syscall(SYS_prlimit64, getpid(), RLIMIT_NOFILE, NULL, &rl);  /* an explicit pid stops; 0 would not */
     }
     return NULL;
 }

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from umlpy.tracer import bpf
-from umlpy.vkernel import net
+from umlpy.vkernel import netcalls as net
 from umlpy.vkernel.arch import x86_64
 from umlpy.vkernel.table import BY_NR, TASK_CREATION, Trap
 

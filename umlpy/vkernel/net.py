@@ -78,11 +78,7 @@ from umlpy.vnet.sockaddr import (
 if TYPE_CHECKING:
     from umlpy.vkernel.task import Task
 
-LOCAL_FAMILIES = (socket.AF_UNIX, socket.AF_NETLINK)
-# Families created natively when the virtual network decides connect/bind/send.
-VNET_FAMILIES = (socket.AF_UNIX, socket.AF_NETLINK, socket.AF_INET, socket.AF_INET6)
-# Calls trapped when the virtual network is on (sendto only with an address).
-VNET_CALLS = ("connect", "bind", "listen", "sendmsg", "sendmmsg")
+from umlpy.vkernel.netcalls import LOCAL_FAMILIES, VNET_CALLS, VNET_FAMILIES  # noqa: E402,F401
 
 PIDFD_THREAD = 0o200  # O_EXCL: pidfd_open(2) of any thread (Linux >= 6.9)
 _MSGHDR = struct.Struct("=QI4xQQQQi4x")  # name, namelen, iov, iovlen, control, controllen, flags

@@ -7,6 +7,7 @@ ours?"); they never touch the tracer's bookkeeping directly.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -32,7 +33,9 @@ class Denial:
 class Kernel:
     max_tasks: int | None = None
     net_mode: str = "host"  # "host", "loopback" or "none" (see umlpy.vkernel.net)
-    vnet: VirtualNetwork | None = None  # None: the host's network, nothing trapped
+    # Builds the virtual network on first use (None: the host's network, nothing trapped).
+    vnet_factory: Callable[[], VirtualNetwork] | None = None
+    _vnet: VirtualNetwork | None = None
     writable: tuple[str, ...] | None = None  # host writes limited to these (see umlpy.vkernel.meta)
     tasks: dict[int, Task] = field(default_factory=dict)
     forking: set[int] = field(default_factory=set)  # tids with a fork/clone in flight
@@ -42,6 +45,13 @@ class Kernel:
     denials: list[Denial] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     execs: list[tuple[int, str]] = field(default_factory=list)
+
+    @property
+    def vnet(self) -> VirtualNetwork | None:
+        """The virtual network, built (and umlpy.vnet imported) by the first socket call that needs it."""
+        if self._vnet is None and self.vnet_factory is not None:
+            self._vnet = self.vnet_factory()
+        return self._vnet
 
     def in_tree(self, pid: int) -> bool:
         return pid in self.tasks

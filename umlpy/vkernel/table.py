@@ -30,7 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from umlpy.tracer import bpf
-from umlpy.vkernel import fdops, ipc, meta, net, process, security
+from umlpy.vkernel import fdops, ipc, meta, netcalls, process, security
 from umlpy.vkernel.arch import i386, x86_64
 
 Handler = Callable[..., object]
@@ -215,13 +215,13 @@ _ERRNO: dict[str, tuple[int, str]] = {
 
 # Handlers for calls that stop only under some policies (the filter decides).
 POLICY_HANDLERS = {
-    "socket": net.sys_socket,
-    "connect": net.sys_connect,
-    "bind": net.sys_bind,
-    "listen": net.sys_listen,
-    "sendto": net.sys_sendto,
-    "sendmsg": net.sys_sendmsg,
-    "sendmmsg": net.sys_sendmmsg,
+    "socket": netcalls.sys_socket,
+    "connect": netcalls.sys_connect,
+    "bind": netcalls.sys_bind,
+    "listen": netcalls.sys_listen,
+    "sendto": netcalls.sys_sendto,
+    "sendmsg": netcalls.sys_sendmsg,
+    "sendmmsg": netcalls.sys_sendmmsg,
     **{n: meta.sys_metadata for n in meta.TRAPPED_WHEN_LIMITED},
 }
 
