@@ -78,7 +78,7 @@ from umlpy.vnet.sockaddr import (
 if TYPE_CHECKING:
     from umlpy.vkernel.task import Task
 
-from umlpy.vkernel.netcalls import LOCAL_FAMILIES, VNET_CALLS, VNET_FAMILIES  # noqa: E402,F401
+from umlpy.vkernel.netcalls import LOCAL_FAMILIES, VNET_CALLS, VNET_FAMILIES  # noqa: F401
 
 PIDFD_THREAD = 0o200  # O_EXCL: pidfd_open(2) of any thread (Linux >= 6.9)
 _MSGHDR = struct.Struct("=QI4xQQQQi4x")  # name, namelen, iov, iovlen, control, controllen, flags
