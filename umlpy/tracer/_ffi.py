@@ -376,6 +376,17 @@ def utimensat_empty(fd: int, times: bytes | None) -> None:
         _raise("utimensat")
 
 
+NR_CONNECT: Final = 42
+
+
+def connect_raw(fd: int, addr: bytes) -> None:
+    """connect(2) with raw sockaddr bytes; raises OSError."""
+    buf = ctypes.create_string_buffer(addr, len(addr))
+    r = _syscall(ctypes.c_long(NR_CONNECT), ctypes.c_long(fd), buf, ctypes.c_uint(len(addr)))
+    if r == -1:
+        _raise("connect")
+
+
 # Landlock structures (include/uapi/linux/landlock.h).
 class landlock_ruleset_attr(ctypes.Structure):
     _fields_ = (

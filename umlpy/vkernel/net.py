@@ -127,14 +127,28 @@ def _sock_kind(k: Kernel, tid: int, fd: int) -> tuple[Protocol, bool]:
     """(policy protocol, is a stream socket) of the guest's socket ``fd``."""
     dup = _grab(k, tid, fd)
     try:
-        s = socket.socket(fileno=dup)
-    except OSError as e:
+        return _kind_of(dup)
+    finally:
         os.close(dup)
-        raise GuestError(e.errno or errno.ENOTSOCK) from None
-    typ, proto = s.type, s.proto  # socket() read them with getsockopt
-    s.close()
+
+
+def _kind_of(dup: int) -> tuple[Protocol, bool]:
+    """(policy protocol, is a stream socket) of the tracer's own socket fd ``dup``."""
+    try:
+        typ = socket.SocketKind(_getsockopt_int(dup, socket.SO_TYPE))
+        proto = _getsockopt_int(dup, socket.SO_PROTOCOL)
+    except (OSError, ValueError) as e:
+        raise GuestError(getattr(e, "errno", None) or errno.ENOTSOCK) from None
     stream = typ in (socket.SOCK_STREAM, socket.SOCK_SEQPACKET)
     return _PROTOCOLS.get(proto, Protocol.TCP if stream else Protocol.UDP), stream
+
+
+def _getsockopt_int(fd: int, opt: int) -> int:
+    s = socket.socket(fileno=os.dup(fd))
+    try:
+        return int(s.getsockopt(socket.SOL_SOCKET, opt))
+    finally:
+        s.close()
 
 
 def _host_sockname(k: Kernel, tid: int, fd: int) -> bytes | None:
@@ -207,21 +221,49 @@ def _decided(k: Kernel, ctx: SyscallContext, verdict: object, what: str) -> byte
 
 
 def sys_connect(k: Kernel, ctx: SyscallContext) -> Outcome:
-    """Implements connect(2) under the network policy."""
+    """Implements connect(2) under the network policy.
+
+    The decision depends on the socket's protocol (e.g. loopback ports the
+    guest itself bound are per protocol), and the kernel would look the fd
+    up again after the check: a thread dup2()ing a socket of the other
+    protocol over it in between would be judged as the first.  So for
+    loopback destinations — immediate to connect — the tracer connects its
+    own duplicate of the very socket it checked, which connects the guest's
+    socket (they share the open file).  Other destinations go through the
+    scratch page (a blocking connect there could stall the tracer).
+    """
     vnet = k.vnet
     if vnet is None:
         return PASS
     fd, addr, length = ctx.args[0] & 0xFFFFFFFF, ctx.args[1], ctx.args[2] & 0xFFFFFFFF
     raw = _read_addr(ctx, addr, length)
     task = _task(k, ctx)
-    protocol, stream = _sock_kind(k, ctx.tid, fd)
-    if not raw:
-        return Emulate(-errno.EINVAL)
-    out = _decided(k, ctx, vnet.connect(raw, protocol=protocol, stream=stream, pid=k.tgid_of(ctx.tid)),
-                   f"connect to {_describe(raw)}")
-    if not isinstance(out, bytes | None):
-        return out
-    return Rewrite(((1, scratch.place(task, ctx, out if out is not None else raw)),))
+    dup = _grab(k, ctx.tid, fd)
+    try:
+        protocol, stream = _kind_of(dup)
+        if not raw:
+            return Emulate(-errno.EINVAL)
+        out = _decided(k, ctx, vnet.connect(raw, protocol=protocol, stream=stream, pid=k.tgid_of(ctx.tid)),
+                       f"connect to {_describe(raw)}")
+        if not isinstance(out, bytes | None):
+            return out
+        final = out if out is not None else raw
+        if _is_loopback(final):
+            try:
+                _ffi.connect_raw(dup, final)
+            except OSError as e:
+                return Emulate(-(e.errno or errno.ECONNREFUSED))
+            return Emulate(0)
+        return Rewrite(((1, scratch.place(task, ctx, final)),))
+    finally:
+        os.close(dup)
+
+
+def _is_loopback(raw: bytes) -> bool:
+    sa = parse_sockaddr(raw)
+    if not isinstance(sa, SockaddrIn | SockaddrIn6):
+        return False
+    return bool(policy_address(sa).is_loopback)
 
 
 def sys_sendto(k: Kernel, ctx: SyscallContext) -> Outcome:
