@@ -83,7 +83,7 @@ def syscall_rows() -> list[dict[str, object]]:
     trapped = set(seccomp_filter.trapped_names())
     x64 = x86_64.SYSCALL_NUMBERS
     x32 = i386.SYSCALL_NUMBERS
-    rows = []
+    rows: list[dict[str, object]] = []
     for name, e in sorted(TABLE.items(), key=lambda kv: (x64.get(kv[0], 10_000), kv[0])):
         rows.append(
             {

@@ -221,6 +221,8 @@ class Overlay:
         plk = self.lookup(parent)
         if plk.st is None:
             raise VfsError(errno.ENOENT)
+        if not stat.S_ISDIR(plk.st.st_mode):
+            raise VfsError(errno.ENOTDIR)  # the walk fails before any permission check
         if not self._may(parent, plk.st, W_OK | X_OK):
             raise VfsError(errno.EACCES)
         sticky = bool(plk.st.st_mode & stat.S_ISVTX)

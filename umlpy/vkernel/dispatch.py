@@ -193,10 +193,10 @@ class VirtualKernel:
         if entry.trap is Trap.REFUSED:
             return Deny(entry.errno, entry.note)
         if entry.handler is not None and entry.trap is not Trap.NATIVE:
-            return entry.handler(self.k, ctx)  # type: ignore[no-any-return]
+            return entry.handler(self.k, ctx)
         h = TASK_CREATION.get(entry.name) or POLICY_HANDLERS.get(entry.name)
         if h is not None:
-            return h(self.k, ctx)  # type: ignore[no-any-return]
+            return h(self.k, ctx)
         return Pass()
 
     def _apply(self, ctx: SyscallContext, outcome: Outcome) -> None:

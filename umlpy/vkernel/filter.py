@@ -74,6 +74,6 @@ def build(
     )
 
 
-def trapped_names(**kw: bool) -> list[str]:
-    r = rules(**kw)
+def trapped_names(*, trace_all: bool = False, task_limit: bool = False, net_none: bool = False) -> list[str]:
+    r = rules(trace_all=trace_all, task_limit=task_limit, net_none=net_none)
     return sorted(x86_64.SYSCALL_NAMES[nr] for nr, rule in r.items() if rule != bpf.ALLOW)

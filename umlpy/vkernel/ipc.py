@@ -61,6 +61,7 @@ def sys_ipc_get(k: Kernel, ctx: SyscallContext) -> Outcome:
     owned = k.ipc_ids.setdefault(kind, set())
     if key != IPC_PRIVATE:
         probe, rest = _PROBE[kind]
+        existing: int | None
         try:
             existing = _ffi.raw_syscall(k.nr(probe), key & 0xFFFFFFFF, *rest)
         except OSError as e:

@@ -32,8 +32,9 @@ from dataclasses import dataclass
 from umlpy.tracer import bpf
 from umlpy.vkernel import fdops, ipc, meta, netcalls, process, security
 from umlpy.vkernel.arch import i386, x86_64
+from umlpy.vkernel.outcome import Outcome
 
-Handler = Callable[..., object]
+Handler = Callable[..., Outcome]
 
 
 class Trap(enum.Enum):

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from functools import cache
 
-from pyroute2.netlink import (  # type: ignore[import-untyped]
+from pyroute2.netlink import (
     NLM_F_ACK,
     NLM_F_CAPPED,
     NLM_F_DUMP,
@@ -47,9 +47,9 @@ from pyroute2.netlink import (  # type: ignore[import-untyped]
     NLMSG_ERROR,
     nlmsg,
 )
-from pyroute2.netlink.rtnl.ifaddrmsg import ifaddrmsg  # type: ignore[import-untyped]
-from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg  # type: ignore[import-untyped]
-from pyroute2.netlink.rtnl.rtmsg import rtmsg  # type: ignore[import-untyped]
+from pyroute2.netlink.rtnl.ifaddrmsg import ifaddrmsg
+from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
+from pyroute2.netlink.rtnl.rtmsg import rtmsg
 
 from umlpy.vnet.interfaces import IFF, Interface, VirtualInterfaces
 

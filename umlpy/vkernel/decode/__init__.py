@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ptrace.syscall.prototypes import SYSCALL_PROTOTYPES  # type: ignore[import-untyped]
+from ptrace.syscall.prototypes import SYSCALL_PROTOTYPES
 
 from umlpy.vkernel.decode import flags as F
 from umlpy.vkernel.decode import fs, mm, net, process, signals
