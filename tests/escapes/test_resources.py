@@ -42,9 +42,6 @@ def test_memory_bomb_anonymous(sandbox, build_guest) -> None:
     assert r.report["limit"] == "memory"
 
 
-@pytest.mark.xfail(strict=True, reason="HOLE: --memory sums the tree's RSS; pages written to a memfd (or a "
-                   "tmpfs//dev/shm file) and never mapped belong to no process's RSS, so the guest holds "
-                   "any amount of RAM without tripping the limit")
 def test_memory_bomb_memfd(sandbox, build_guest) -> None:
     r = sandbox([build_guest("escape_membomb"), "memfd", 400], opts=["--memory", "200M"], timeout=30)
     assert r.report["limit"] == "memory", r.proc.stdout
