@@ -266,7 +266,7 @@ class _Watchdog(threading.Thread):
                 link = f"/proc/{pid}/fd/{fd}"
                 try:
                     target = os.readlink(link)
-                    if not (target.startswith("/memfd:") or target.startswith("/dev/shm/")):
+                    if not target.startswith(("/memfd:", "/dev/shm/")):
                         continue
                     st = os.stat(link)
                 except OSError:
