@@ -327,9 +327,20 @@ NR_PIDFD_OPEN: Final = 434
 NR_PIDFD_GETFD: Final = 438
 
 
-def grab_fd(pid: int, fd: int) -> int:
-    """A duplicate, in the tracer, of the guest's fd (same open file description)."""
-    pidfd = raw_syscall(NR_PIDFD_OPEN, pid, 0)
+PIDFD_THREAD: Final = 0o200  # O_EXCL: pidfd_open(2) of any thread (Linux >= 6.9)
+
+
+def grab_fd(tid: int, fd: int, tgid: int | None = None) -> int:
+    """A duplicate, in the tracer, of task ``tid``'s fd (same open file description).
+
+    A thread may have an fd table of its own (CLONE_THREAD without
+    CLONE_FILES), so the thread's pidfd is used where the kernel offers one;
+    older kernels get the process's (``tgid``).
+    """
+    try:
+        pidfd = raw_syscall(NR_PIDFD_OPEN, tid, PIDFD_THREAD)
+    except OSError:
+        pidfd = raw_syscall(NR_PIDFD_OPEN, tgid if tgid is not None else tid, 0)
     try:
         return raw_syscall(NR_PIDFD_GETFD, pidfd, fd, 0)
     finally:

@@ -28,6 +28,7 @@ import os
 import stat
 
 from umlpy.tracer.loop import SyscallContext
+from umlpy.vkernel.args import pgid_of, s32
 from umlpy.vkernel.outcome import PASS, Deny, GuestError, Outcome
 from umlpy.vkernel.state import Kernel
 
@@ -81,8 +82,7 @@ def sys_fcntl(k: Kernel, ctx: SyscallContext) -> Outcome:
         return Deny(errno.EPERM, "F_SETOWN_EX takes its owner through a pointer")
     if cmd != F_SETOWN:
         return PASS
-    owner = ctx.args[2] & 0xFFFFFFFF
-    owner = owner - (1 << 32) if owner & 0x80000000 else owner
+    owner = s32(ctx.args[2])
     if owner == 0:
         return PASS
     if owner > 0:
@@ -90,17 +90,11 @@ def sys_fcntl(k: Kernel, ctx: SyscallContext) -> Outcome:
             raise GuestError(errno.ESRCH)
         return PASS
     pgrp = -owner
-    if pgrp == os.getpgrp() or not any(_pgid(t) == pgrp for t in k.tgids()):
+    if pgrp == os.getpgrp() or not any(pgid_of(t) == pgrp for t in k.tgids()):
         # umlpy's own group includes umlpy and the user's pipeline.
         raise GuestError(errno.ESRCH)
     return PASS
 
-
-def _pgid(pid: int) -> int | None:
-    try:
-        return os.getpgid(pid)
-    except OSError:
-        return None
 
 
 def sys_mknod(k: Kernel, ctx: SyscallContext) -> Outcome:

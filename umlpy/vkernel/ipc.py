@@ -25,6 +25,7 @@ import errno
 
 from umlpy.tracer import _ffi
 from umlpy.tracer.loop import SyscallContext
+from umlpy.vkernel.args import s32
 from umlpy.vkernel.outcome import PASS, Deny, GuestError, Outcome
 from umlpy.vkernel.state import Kernel
 
@@ -48,16 +49,12 @@ _PROBE = {  # kind -> (syscall name, argument tuple after the key) that only loo
 }
 
 
-def _s32(v: int) -> int:
-    v &= 0xFFFFFFFF
-    return v - (1 << 32) if v & 0x80000000 else v
-
 
 def sys_ipc_get(k: Kernel, ctx: SyscallContext) -> Outcome:
     """Implements shmget(2), semget(2), msgget(2)."""
     name = k.name_of(ctx.nr)
     kind = _KIND[name]
-    key = _s32(ctx.args[0])
+    key = s32(ctx.args[0])
     owned = k.ipc_ids.setdefault(kind, set())
     if key != IPC_PRIVATE:
         probe, rest = _PROBE[kind]
@@ -85,7 +82,7 @@ def sys_ipc_use(k: Kernel, ctx: SyscallContext) -> Outcome:
         cmd = (ctx.args[_CMD_ARG[name]] & 0xFFFFFFFF) & ~IPC_64
         if cmd in _ENUMERATING[name]:
             raise GuestError(errno.EACCES, "enumerating the host's SysV objects")
-    ident = _s32(ctx.args[0])
+    ident = s32(ctx.args[0])
     if ident not in k.ipc_ids.get(kind, set()):
         raise GuestError(errno.EINVAL, f"SysV {kind} id {ident} is not the guest's")
     if name.endswith("ctl"):

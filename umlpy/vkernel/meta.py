@@ -30,6 +30,7 @@ import struct
 
 from umlpy.tracer import _ffi
 from umlpy.tracer.loop import SyscallContext
+from umlpy.vkernel.args import s32
 from umlpy.vkernel.outcome import PASS, Deny, Emulate, GuestError, Outcome
 from umlpy.vkernel.state import Kernel
 
@@ -63,10 +64,6 @@ _FLAGS_ARG = {"fchmodat2": 3, "fchownat": 4, "utimensat": 3}
 REFUSED_WHEN_LIMITED = ("setxattrat", "removexattrat", "file_setattr")
 TRAPPED_WHEN_LIMITED = (*_SHAPE, *REFUSED_WHEN_LIMITED)
 
-
-def _s32(v: int) -> int:
-    v &= 0xFFFFFFFF
-    return v - (1 << 32) if v & 0x80000000 else v
 
 
 def sys_metadata(k: Kernel, ctx: SyscallContext) -> Outcome:
@@ -109,17 +106,17 @@ def _reference(
     """An fd owned by the tracer for the object the call names."""
     try:
         if fd_arg is not None:
-            return _ffi.grab_fd(tgid, _s32(ctx.args[fd_arg]))
+            return _ffi.grab_fd(ctx.tid, s32(ctx.args[fd_arg]), tgid)
         assert path_arg is not None
         ptr = ctx.args[path_arg]
         if name == "utimensat" and ptr == 0:  # utimensat(fd, NULL, …) is futimens(fd)
-            return _ffi.grab_fd(tgid, _s32(ctx.args[0]))
+            return _ffi.grab_fd(ctx.tid, s32(ctx.args[0]), tgid)
         path = ctx.read_cstring(ptr)
-        dirfd = _s32(ctx.args[dirfd_arg]) if dirfd_arg is not None else AT_FDCWD
+        dirfd = s32(ctx.args[dirfd_arg]) if dirfd_arg is not None else AT_FDCWD
         if dirfd == AT_FDCWD:
             base = os.open(f"/proc/{ctx.tid}/cwd", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         else:
-            base = _ffi.grab_fd(tgid, dirfd)
+            base = _ffi.grab_fd(ctx.tid, dirfd, tgid)
         try:
             if not path:
                 if not flags & AT_EMPTY_PATH:
@@ -150,7 +147,7 @@ def _apply(name: str, ctx: SyscallContext, ref: int, nofollow: bool) -> None:
         os.chmod(f"/proc/self/fd/{ref}", mode)
     elif "chown" in name:
         i = {"chown": 1, "lchown": 1, "fchown": 1, "fchownat": 2}[name]
-        _ffi.fchownat_empty(ref, _s32(a[i]), _s32(a[i + 1]))
+        _ffi.fchownat_empty(ref, s32(a[i]), s32(a[i + 1]))
     elif name in ("utime", "utimes", "futimesat", "utimensat"):
         _ffi.utimensat_empty(ref, _times(name, ctx))
     elif name.endswith(("setxattr", "removexattr")):
@@ -163,7 +160,7 @@ def _apply(name: str, ctx: SyscallContext, ref: int, nofollow: bool) -> None:
             if size > _XATTR_MAX:
                 raise OSError(errno.E2BIG, "xattr too large")
             value = ctx.read(a[2], size) if size else b""
-            os.setxattr(target, xname, value, _s32(a[4]))
+            os.setxattr(target, xname, value, s32(a[4]))
         else:
             os.removexattr(target, xname)
 

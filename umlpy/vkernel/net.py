@@ -80,7 +80,6 @@ if TYPE_CHECKING:
 
 from umlpy.vkernel.netcalls import LOCAL_FAMILIES, VNET_CALLS, VNET_FAMILIES  # noqa: F401
 
-PIDFD_THREAD = 0o200  # O_EXCL: pidfd_open(2) of any thread (Linux >= 6.9)
 _MSGHDR = struct.Struct("=QI4xQQQQi4x")  # name, namelen, iov, iovlen, control, controllen, flags
 _MMSGHDR_SIZE = 64  # struct mmsghdr: msghdr, msg_len, padding
 UIO_MAXIOV = 1024
@@ -112,15 +111,9 @@ def _grab(k: Kernel, tid: int, fd: int) -> int:
     if fd < 0 or fd > 0x7FFFFFFF:
         raise GuestError(errno.EBADF)
     try:
-        pidfd = _ffi.raw_syscall(_ffi.NR_PIDFD_OPEN, tid, PIDFD_THREAD)
-    except OSError:
-        pidfd = _ffi.raw_syscall(_ffi.NR_PIDFD_OPEN, k.tgid_of(tid), 0)
-    try:
-        return _ffi.raw_syscall(_ffi.NR_PIDFD_GETFD, pidfd, fd, 0)
+        return _ffi.grab_fd(tid, fd, k.tgid_of(tid))
     except OSError as e:
-        raise GuestError(errno.EBADF if e.errno == errno.EBADF else (e.errno or errno.EBADF)) from None
-    finally:
-        os.close(pidfd)
+        raise GuestError(e.errno or errno.EBADF) from None
 
 
 def _sock_kind(k: Kernel, tid: int, fd: int) -> tuple[Protocol, bool]:

@@ -22,6 +22,7 @@ import signal
 
 from umlpy.tracer import _ffi
 from umlpy.tracer.loop import SyscallContext
+from umlpy.vkernel.args import pgid_of, s32
 from umlpy.vkernel.outcome import PASS, Emulate, GuestError, Outcome, Rewrite
 from umlpy.vkernel.state import Kernel
 from umlpy.vkernel.task import CLONE_UNTRACED
@@ -30,11 +31,6 @@ P_PID, P_PGID, P_PIDFD = 1, 2, 3
 PRIO_PROCESS = 0
 IOPRIO_WHO_PROCESS = 1
 
-
-def _s32(v: int) -> int:
-    """An ``int``/``pid_t`` argument as the kernel sees it: low 32 bits, signed."""
-    v &= 0xFFFFFFFF
-    return v - (1 << 32) if v & 0x80000000 else v
 
 
 def _require_guest_pid(k: Kernel, pid: int) -> None:
@@ -61,7 +57,7 @@ def _pidfd_target(k: Kernel, tid: int, fd: int) -> int:
 
 def sys_kill(k: Kernel, ctx: SyscallContext) -> Outcome:
     """Implements kill(2)."""
-    pid, sig = _s32(ctx.args[0]), _s32(ctx.args[1])
+    pid, sig = s32(ctx.args[0]), s32(ctx.args[1])
     if pid > 0:
         _require_guest_pid(k, pid)
         return PASS
@@ -71,8 +67,8 @@ def sys_kill(k: Kernel, ctx: SyscallContext) -> Outcome:
     if pid == -1:
         targets = [t for t in k.tgids() if t != caller]
     else:
-        pgrp = _pgid(caller) if pid == 0 else -pid
-        targets = [t for t in k.tgids() if _pgid(t) == pgrp]
+        pgrp = pgid_of(caller) if pid == 0 else -pid
+        targets = [t for t in k.tgids() if pgid_of(t) == pgrp]
     sent = 0
     for t in targets:
         try:
@@ -85,16 +81,10 @@ def sys_kill(k: Kernel, ctx: SyscallContext) -> Outcome:
     return Emulate(0)
 
 
-def _pgid(pid: int) -> int | None:
-    try:
-        return os.getpgid(pid)
-    except OSError:
-        return None
-
 
 def sys_tkill(k: Kernel, ctx: SyscallContext) -> Outcome:
     """Implements tkill(2)."""
-    tid = _s32(ctx.args[0])
+    tid = s32(ctx.args[0])
     if tid <= 0:
         raise GuestError(errno.EINVAL)
     _require_guest_pid(k, tid)
@@ -103,7 +93,7 @@ def sys_tkill(k: Kernel, ctx: SyscallContext) -> Outcome:
 
 def sys_tgkill(k: Kernel, ctx: SyscallContext) -> Outcome:
     """Implements tgkill(2) (and rt_tgsigqueueinfo, same first two args)."""
-    tgid, tid = _s32(ctx.args[0]), _s32(ctx.args[1])
+    tgid, tid = s32(ctx.args[0]), s32(ctx.args[1])
     if tgid <= 0 or tid <= 0:
         raise GuestError(errno.EINVAL)
     _require_guest_pid(k, tgid)
@@ -118,14 +108,14 @@ def sys_pid_first(k: Kernel, ctx: SyscallContext) -> Outcome:
     get_robust_list, migrate_pages, move_pages, process_vm_{readv,writev},
     setpgid.
     """
-    _require_guest_pid(k, _s32(ctx.args[0]))
+    _require_guest_pid(k, s32(ctx.args[0]))
     return PASS
 
 
 def sys_kcmp(k: Kernel, ctx: SyscallContext) -> Outcome:
     """Implements kcmp(2): both pids must be the guest's."""
-    _require_guest_pid(k, _s32(ctx.args[0]))
-    _require_guest_pid(k, _s32(ctx.args[1]))
+    _require_guest_pid(k, s32(ctx.args[0]))
+    _require_guest_pid(k, s32(ctx.args[1]))
     return PASS
 
 
@@ -134,7 +124,7 @@ def sys_which_who(k: Kernel, ctx: SyscallContext) -> Outcome:
 
     Group and user forms would reach umlpy and every process of the user.
     """
-    which, who = _s32(ctx.args[0]), _s32(ctx.args[1])
+    which, who = s32(ctx.args[0]), s32(ctx.args[1])
     per_process = PRIO_PROCESS if ctx.nr == k.nr("setpriority") else IOPRIO_WHO_PROCESS
     if which != per_process:
         raise GuestError(errno.EPERM, "process-group and user targets are outside the sandbox")
@@ -144,7 +134,7 @@ def sys_which_who(k: Kernel, ctx: SyscallContext) -> Outcome:
 
 def sys_pidfd_open(k: Kernel, ctx: SyscallContext) -> Outcome:
     """Implements pidfd_open(2)."""
-    pid = _s32(ctx.args[0])
+    pid = s32(ctx.args[0])
     if pid <= 0:
         raise GuestError(errno.EINVAL)
     _require_guest_pid(k, pid)
@@ -159,10 +149,10 @@ def sys_pidfd_send_signal(k: Kernel, ctx: SyscallContext) -> Outcome:
     instead takes the open file itself (pidfd_getfd), checks what it refers
     to and sends the signal through it.  The receiver sees umlpy as sender.
     """
-    fd, sig = _s32(ctx.args[0]), _s32(ctx.args[1])
+    fd, sig = s32(ctx.args[0]), s32(ctx.args[1])
     info_ptr, flags = ctx.args[2], ctx.args[3] & 0xFFFFFFFF
     try:
-        copy = _ffi.grab_fd(k.tgid_of(ctx.tid), fd)
+        copy = _ffi.grab_fd(ctx.tid, fd, k.tgid_of(ctx.tid))
     except OSError as e:
         raise GuestError(errno.EBADF) from e
     try:
@@ -186,7 +176,7 @@ def sys_pidfd_first(k: Kernel, ctx: SyscallContext) -> Outcome:
     target, which Landlock denies outside the guest's domain: that is the
     backstop until these are emulated too.
     """
-    target = _pidfd_target(k, ctx.tid, _s32(ctx.args[0]))
+    target = _pidfd_target(k, ctx.tid, s32(ctx.args[0]))
     _require_guest_pid(k, target)
     return PASS
 
