@@ -268,3 +268,57 @@ def test_protocol_swap_during_connect_check(tcp: TcpServer, tmp_path: Path) -> N
                   str(tcp.port), "2000", timeout=120)
     assert r.stdout == "finished\n", r.stderr
     assert tcp.settle() == 0  # the host's TCP service never accepted
+
+
+_UNIX_RACE = r"""
+import os, socket, sys, threading
+host_path, d = sys.argv[1], sys.argv[2]
+own = os.path.join(d, "own.sock")
+srv = socket.socket(socket.AF_UNIX); srv.bind(own); srv.listen(512)
+def drain():
+    while True:
+        c, _ = srv.accept(); c.close()
+threading.Thread(target=drain, daemon=True).start()
+link = os.path.join(d, "l")
+os.symlink(own, link)
+done = False
+def flip():                      # swap the symlink between our socket and the host's
+    while not done:
+        os.symlink(host_path, link + ".h"); os.replace(link + ".h", link)
+        os.symlink(own, link + ".o"); os.replace(link + ".o", link)
+threading.Thread(target=flip).start()
+ok = refused = 0
+for _ in range(int(sys.argv[3])):
+    s = socket.socket(socket.AF_UNIX)
+    try:
+        s.connect(link); ok += 1
+    except OSError:
+        refused += 1
+    s.close()
+done = True
+print("own" if ok else "none", "finished")
+"""
+
+
+def test_unix_sockets_guest_pairs_work_host_daemons_refused(tmp_path: Path) -> None:
+    host = tmp_path / "host.sock"
+    srv = socket.socket(socket.AF_UNIX)
+    srv.bind(str(host))
+    srv.listen(512)
+    srv.setblocking(False)
+    try:
+        work = tmp_path / "w"
+        work.mkdir()
+        prog = tmp_path / "race.py"
+        prog.write_text(_UNIX_RACE)
+        r = run_umlpy("run", "-q", "--cpu", "spread", "--", sys.executable, str(prog), str(host), str(work), "500",
+                      timeout=120)
+        assert r.stdout == "own finished\n", r.stderr  # the guest reached its own listener...
+        with pytest.raises(BlockingIOError):
+            srv.accept()  # ...and never the host's, whatever the symlink said
+        r = run_umlpy("run", "-q", "--net", "host", "--", sys.executable, "-c",
+                      f"import socket; socket.socket(socket.AF_UNIX).connect({str(host)!r}); print('reached')")
+        assert r.stdout == "reached\n", r.stderr
+        srv.accept()[0].close()
+    finally:
+        srv.close()

@@ -50,9 +50,6 @@ def test_abstract_unix_dgram(sandbox, build_guest) -> None:
             srv.recv(64)
 
 
-@pytest.mark.xfail(strict=True, reason="HOLE (known, documented): pathname unix sockets are not contained "
-                   "until the vfs/vnet layers land; connect(2) needs no Landlock write right, so a guest "
-                   "reaches any host service listening on a path it can resolve (D-Bus, docker.sock, ssh-agent)")
 def test_pathname_unix_socket(sandbox, build_guest, tmp_path: Path) -> None:
     path = tmp_path / "host.sock"
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as srv:

@@ -58,7 +58,7 @@ from typing import TYPE_CHECKING
 
 from umlpy.tracer import _ffi, memory
 from umlpy.tracer.loop import SyscallContext
-from umlpy.vkernel import scratch
+from umlpy.vkernel import scratch, unixsock
 from umlpy.vkernel.outcome import PASS, Deny, Emulate, GuestError, Outcome, Rewrite
 from umlpy.vkernel.state import Kernel
 from umlpy.vnet.policy import Deny as VDeny
@@ -69,6 +69,8 @@ from umlpy.vnet.sockaddr import (
     BadSockaddr,
     SockaddrIn,
     SockaddrIn6,
+    SockaddrUn,
+    UnixKind,
     encode_sockaddr,
     inet_sockaddr,
     parse_sockaddr,
@@ -236,6 +238,9 @@ def sys_connect(k: Kernel, ctx: SyscallContext) -> Outcome:
         protocol, stream = _kind_of(dup)
         if not raw:
             return Emulate(-errno.EINVAL)
+        sa = parse_sockaddr(raw)
+        if isinstance(sa, SockaddrUn) and sa.kind is UnixKind.PATHNAME and k.net_mode != "host":
+            return unixsock.connect(k, ctx, dup, sa.name)
         out = _decided(k, ctx, vnet.connect(raw, protocol=protocol, stream=stream, pid=k.tgid_of(ctx.tid)),
                        f"connect to {_describe(raw)}")
         if not isinstance(out, bytes | None):

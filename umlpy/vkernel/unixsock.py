@@ -1,0 +1,100 @@
+"""Pathname unix sockets under a checked network policy: only the guest's own.
+
+Host daemons listen on pathname sockets (docker.sock, the D-Bus bus,
+ssh-agent, X11's /tmp/.X11-unix/X0); with ``--net none`` or ``loopback`` a
+guest may connect only to a listener that a guest process holds.  The
+identity is the socket, not the path:
+
+1. the tracer opens the guest's path itself (O_PATH, resolved once, from the
+   guest's cwd for relative paths) and fstat()s the socket file;
+2. a sock_diag dump (unix_diag(7): UDIAG_SHOW_VFS, built with pyroute2)
+   maps that file's device and inode to the listening socket's own inode;
+3. the listener must be open in a guest process (/proc/PID/fd/N is
+   ``socket:[INODE]``), else the connect fails with ECONNREFUSED, as if
+   nothing listened there inside the sandbox;
+4. the tracer then connects its own duplicate of the guest's socket through
+   ``/proc/self/fd/<its O_PATH fd>``, i.e. to exactly the inode it checked:
+   a path or symlink swapped by a racing thread changes nothing.
+
+Abstract sockets are scoped by Landlock instead; datagram ``sendto`` to a
+pathname socket is not checked yet (documented in the README).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+
+from umlpy.tracer import _ffi
+from umlpy.tracer.loop import SyscallContext
+from umlpy.vkernel.outcome import Deny, Emulate, GuestError, Outcome
+from umlpy.vkernel.state import Kernel
+
+AF_UNIX = 1
+TCP_LISTEN = 10
+
+
+def connect(k: Kernel, ctx: SyscallContext, dup: int, path: bytes) -> Outcome:
+    """connect(2) of the tracer's duplicate ``dup`` of the guest socket to ``path``."""
+    target = _open_target(ctx, path)
+    try:
+        st = os.fstat(target)
+        if not stat.S_ISSOCK(st.st_mode):
+            return Emulate(-errno.ECONNREFUSED)
+        listener = _listener_inode(os.major(st.st_dev), os.minor(st.st_dev), st.st_ino)
+        if listener is None or not _held_by_guest(k, listener):
+            return Deny(errno.ECONNREFUSED, f"--net {k.net_mode}: unix socket {os.fsdecode(path)} is outside the sandbox")
+        addr = _sockaddr_un(f"/proc/self/fd/{target}".encode())
+        try:
+            _ffi.connect_raw(dup, addr)
+        except OSError as e:
+            return Emulate(-(e.errno or errno.ECONNREFUSED))
+        return Emulate(0)
+    finally:
+        os.close(target)
+
+
+def _open_target(ctx: SyscallContext, path: bytes) -> int:
+    try:
+        base = os.open(f"/proc/{ctx.tid}/cwd", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            return os.open(path, os.O_PATH | os.O_CLOEXEC, dir_fd=base)
+        finally:
+            os.close(base)
+    except OSError as e:
+        raise GuestError(e.errno or errno.ENOENT) from None
+
+
+def _listener_inode(major: int, minor: int, ino: int) -> int | None:
+    """The socket inode of the listening unix socket bound at (major, minor, ino)."""
+    from pyroute2.netlink.diag import UDIAG_SHOW_VFS, DiagSocket
+
+    kdev = (major << 20) | minor  # the kernel's dev_t, as sock_diag reports it
+    with DiagSocket() as ds:
+        ds.bind()
+        for msg in ds.get_sock_stats(family=AF_UNIX, states=1 << TCP_LISTEN, show=UDIAG_SHOW_VFS):
+            vfs = msg.get_attr("UNIX_DIAG_VFS")
+            if vfs and vfs["udiag_vfs_ino"] == ino and vfs["udiag_vfs_dev"] == kdev:
+                return int(msg["udiag_ino"])
+    return None
+
+
+def _held_by_guest(k: Kernel, sock_ino: int) -> bool:
+    want = f"socket:[{sock_ino}]"
+    for pid in k.tgids():
+        try:
+            fds = os.listdir(f"/proc/{pid}/fd")
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                if os.readlink(f"/proc/{pid}/fd/{fd}") == want:
+                    return True
+            except OSError:
+                continue
+    return False
+
+
+def _sockaddr_un(path: bytes) -> bytes:
+    return AF_UNIX.to_bytes(2, "little") + path + b"\0"
