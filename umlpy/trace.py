@@ -340,10 +340,12 @@ def main(args: argparse.Namespace) -> int:
     if not argv:
         raise sandbox.UmlpyError("umlpy: trace: no command given (usage: umlpy trace [OPTIONS] -- CMD [ARG...])", 2)
     opts = parse_options(args)
+    # Observation, not confinement: no Landlock scoping (a traced X11 or D-Bus
+    # client must behave as it does natively) and the host's network.
     if opts.names is None:
-        cfg = sandbox.SandboxConfig(trace_all=True)
+        cfg = sandbox.SandboxConfig(trace_all=True, landlock=False)
     else:
-        cfg = sandbox.SandboxConfig(trap_extra=tuple(sorted(opts.names)))
+        cfg = sandbox.SandboxConfig(trap_extra=tuple(sorted(opts.names)), landlock=False)
     try:
         out: IO[str] = open(args.output, "w", buffering=1 << 16) if args.output else sys.stderr  # noqa: SIM115
     except OSError as e:
