@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING, Literal
 
 from umlpy.tracer import _ffi, bpf, landlock
 from umlpy.tracer.launch import spawn
-from umlpy.tracer.loop import SEIZE_OPTIONS, Tracer
-from umlpy.tracer.stops import Killed
+from umlpy.tracer.loop import SEIZE_OPTIONS, InternalError, SyscallContext, Tracer
+from umlpy.tracer.stops import Exited, Killed
 from umlpy.vkernel import filter as seccomp_filter
 from umlpy.vkernel import meta, scratch
 from umlpy.vkernel.dispatch import HandlerFn, Observer, VirtualKernel
@@ -460,3 +460,49 @@ def reraise_signal(sig: int) -> None:
         signal.signal(sig, signal.SIG_DFL)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, [sig])
     os.kill(os.getpid(), sig)
+
+
+class _ObserveOnly:
+    """A tracer handler that decides nothing: every call runs as it would untraced."""
+
+    def __init__(self, observer: Observer) -> None:
+        self.o = observer
+
+    def syscall(self, ctx: SyscallContext) -> None:
+        if self.o.syscall_enter(ctx) is not False:
+            ctx.on_exit(lambda ret: self.o.syscall_exit(ctx, ret))
+
+    def task_created(self, parent: int, child: int, flags: int) -> None:
+        self.o.task_created(parent, child, flags)
+
+    def task_exec(self, tid: int, former_tid: int) -> None:
+        self.o.task_exec(tid, former_tid)
+
+    def task_gone(self, tid: int, status: Exited | Killed) -> None:
+        self.o.task_gone(tid, status)
+
+    def signal(self, tid: int, sig: int) -> int:
+        self.o.signal(tid, sig)
+        return sig
+
+    def group_stop(self, tid: int, sig: int) -> None:
+        self.o.group_stop(tid, sig)
+
+
+def attach(pid: int, observer: Observer) -> Exited | Killed | None:
+    """Observe a running process tree until it ends; the tree's exit status, or None.
+
+    Nothing is virtualized or refused.  KeyboardInterrupt (or any error)
+    detaches every task, leaving it running untraced, and propagates.
+    """
+    from umlpy.tracer.attach import seize_tree
+
+    try:
+        tids = seize_tree(pid)
+    except OSError as e:
+        raise UmlpyError(f"umlpy: attach {pid}: {os.strerror(e.errno or errno.EPERM)}", 2 if e.errno == errno.ESRCH else 125) from None
+    tracer = Tracer(_ObserveOnly(observer), pid, kill_on_exit=False, attached=tuple(tids))
+    try:
+        return tracer.run().status
+    except InternalError:
+        return None

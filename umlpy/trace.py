@@ -45,6 +45,8 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
     p.description = "Trace CMD's system calls and signals (strace-compatible output)."
     a = p.add_argument
     a("-o", dest="output", metavar="FILE", help="write the trace to FILE (default: stderr)")
+    a("-p", dest="attach_pid", type=int, metavar="PID",
+      help="attach to a running process and its descendants; Ctrl-C detaches and leaves them running")
     a("-q", dest="quiet", action="count", default=0, help="-qq: no '+++ exited' lines")
     a("-f", dest="follow", action="store_true", default=True, help="follow forks (always on)")
     a("-e", dest="exprs", action="append", default=[], metavar="EXPR",
@@ -337,6 +339,10 @@ def main(args: argparse.Namespace) -> int:
     argv = list(args.argv)
     if argv and argv[0] == "--":
         argv = argv[1:]
+    if args.attach_pid is not None:
+        if argv:
+            raise sandbox.UmlpyError("umlpy: trace: -p and a command are exclusive", 2)
+        return _attach(args)
     if not argv:
         raise sandbox.UmlpyError("umlpy: trace: no command given (usage: umlpy trace [OPTIONS] -- CMD [ARG...])", 2)
     opts = parse_options(args)
@@ -365,3 +371,26 @@ def main(args: argparse.Namespace) -> int:
         sandbox.reraise_signal(result.signal)
         return 128 + result.signal
     return result.exit_code if result.exit_code is not None else 125
+
+
+def _attach(args: argparse.Namespace) -> int:
+    """``umlpy trace -p PID``: observe until the tree ends or Ctrl-C detaches."""
+    opts = parse_options(args)
+    pid = args.attach_pid
+    try:
+        out: IO[str] = open(args.output, "w", buffering=1 << 16) if args.output else sys.stderr  # noqa: SIM115
+    except OSError as e:
+        raise sandbox.UmlpyError(f"umlpy: trace: cannot open {args.output}: {e.strerror}", 2) from None
+    obs = TraceObserver(opts, out, main_pid=pid)
+    try:
+        sandbox.attach(pid, obs)
+    except KeyboardInterrupt:
+        sys.stderr.write(f"umlpy: process {pid} detached\n")
+    finally:
+        if opts.summary:
+            out.write(obs.stats.report())
+        if out is not sys.stderr:
+            out.close()
+        else:
+            out.flush()
+    return 0

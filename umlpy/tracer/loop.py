@@ -208,15 +208,24 @@ class Tracer:
     _peak: int = 1
     _leftovers: int = 0
     _killing: bool = False
+    # Attach mode (``umlpy trace -p``): tasks were seized, not started, so
+    # there is no seccomp filter — every syscall is seen through
+    # PTRACE_SYSCALL stops — and failure or Ctrl-C detaches instead of killing.
+    attached: tuple[int, ...] = ()
 
     def run(self) -> TraceOutcome:
         """Run until every guest task is gone (or the main one, with kill_on_exit)."""
         self.tasks[self.main_pid] = Task(self.main_pid)
+        for tid in self.attached:
+            self.tasks[tid] = Task(tid)
         try:
             self._loop()
         except BaseException:
-            self.kill_all()
-            self._drain()
+            if self.attached:
+                self.detach_all()
+            else:
+                self.kill_all()
+                self._drain()
             raise
         assert self._main_status is not None
         return TraceOutcome(
@@ -277,9 +286,38 @@ class Tracer:
                     _kill(stop.tid)
                 return False
 
+    def detach_all(self) -> None:
+        """Attach mode: leave every task running, untraced (PTRACE_DETACH needs a stop)."""
+        pending: set[int] = set()
+        for tid in set(self.tasks) | set(self._early):
+            try:
+                _ffi.detach(tid, 0)  # succeeds if it sits in a stop we already consumed
+            except OSError:
+                pending.add(tid)
+        for tid in pending:
+            try:
+                _ffi.interrupt(tid)
+            except OSError:
+                pass
+        while pending:
+            try:
+                tid, status = os.waitpid(-1, _WAIT_FLAGS)
+            except ChildProcessError:
+                return
+            except InterruptedError:
+                continue
+            stop = decode(tid, status)
+            pending.discard(tid)
+            if isinstance(stop, Exited | Killed):
+                continue
+            try:  # a signal caught in its delivery stop is handed back, not lost
+                _ffi.detach(tid, stop.sig if isinstance(stop, SignalStop) else 0)
+            except OSError:
+                pass
+
     def _resume(self, tid: int, sig: int = 0) -> None:
         task = self.tasks.get(tid)
-        if task is not None and task.exit_cb is not None:
+        if self.attached or (task is not None and task.exit_cb is not None):
             _ffi.syscall_resume(tid, sig)
         else:
             _ffi.cont(tid, sig)
@@ -289,6 +327,8 @@ class Tracer:
             case SeccompStop(tid):
                 self._seccomp(tid)
             case SyscallStop(tid):
+                if self.attached and self._syscall_entry(tid):
+                    return
                 self._syscall_exit(tid)
             case NewChildEvent(tid, kind):
                 self._new_child(tid, kind)
@@ -346,7 +386,19 @@ class Tracer:
                     _ffi.getregs(tid, regs)
                     regs.rax = new & 0xFFFFFFFFFFFFFFFF
                     _ffi.setregs(tid, regs)
-        _ffi.cont(tid, 0)
+        self._resume(tid)
+
+    def _syscall_entry(self, tid: int) -> bool:
+        """Attach mode: a syscall-entry stop goes to the handler; False if it is an exit."""
+        info = self._info
+        if _ffi.get_syscall_info(tid, info) != _ffi.PTRACE_SYSCALL_INFO_ENTRY:
+            return False
+        en = info.u.entry
+        ctx = SyscallContext(self, tid, info.arch, en.nr, tuple(en.args), info.instruction_pointer, info.stack_pointer)
+        self.handler.syscall(ctx)
+        self.tasks[tid].exit_cb = ctx._exit_cb
+        self._resume(tid)
+        return True
 
     def _new_child(self, tid: int, kind: int) -> None:
         child = _ffi.geteventmsg(tid)
