@@ -29,6 +29,7 @@ from umlpy.tracer.stops import Exited, Killed
 from umlpy.vkernel import filter as seccomp_filter
 from umlpy.vkernel import meta, scratch
 from umlpy.vkernel.dispatch import HandlerFn, Observer, VirtualKernel
+from umlpy.vkernel.inject import Injector, InjectRule
 from umlpy.vkernel.state import Kernel
 
 if TYPE_CHECKING:
@@ -98,6 +99,7 @@ class SandboxConfig:
     net: Literal["host", "none", "loopback"] = "host"
     net_rules: tuple[tuple[str, str], ...] = ()
     protect_tracer: bool = True
+    inject: tuple[InjectRule, ...] = ()  # fault injection (umlpy.vkernel.inject)
     trace_all: bool = False
     trap_extra: tuple[str, ...] = ()
     scratch_guard: Literal["auto", "seal", "trap"] = "auto"
@@ -316,19 +318,26 @@ class Sandbox:
             _check_dir(cwd)
         guard, guard_rules, handlers = _scratch_setup(cfg)
         vnet_factory = _vnet_factory(cfg)
+        injector = Injector(cfg.inject) if cfg.inject else None
         program = seccomp_filter.build(
             trace_all=cfg.trace_all,
             task_limit=cfg.max_tasks is not None,
             net_none=vnet_factory is not None,
             extra=cfg.trap_extra
             + tuple(cfg.handlers_override or ())
-            + (meta.TRAPPED_WHEN_LIMITED if cfg.writable is not None else ()),
+            + (meta.TRAPPED_WHEN_LIMITED if cfg.writable is not None else ())
+            + tuple(sorted(injector.names if injector is not None else ())),
             native_rules=guard_rules,
         )
         rules = landlock.Ruleset(writable=cfg.writable) if cfg.landlock else None
         kernel = Kernel(max_tasks=cfg.max_tasks, net_mode=cfg.net, vnet_factory=vnet_factory, writable=cfg.writable)
         vk = VirtualKernel(
-            kernel, trace_all=cfg.trace_all, observer=observer, handlers=handlers, scratch_guard=guard
+            kernel,
+            trace_all=cfg.trace_all,
+            observer=observer,
+            handlers=handlers,
+            scratch_guard=guard,
+            injector=injector,
         )
 
         cpu = _pick_cpu(cfg.cpu)

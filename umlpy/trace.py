@@ -32,6 +32,7 @@ from umlpy.vkernel.arch import x86_64
 from umlpy.vkernel.decode import Decoded, Env, Options, decode_enter, decode_exit, format_return
 from umlpy.vkernel.decode import flags as F
 from umlpy.vkernel.decode.siginfo import format_siginfo
+from umlpy.vkernel.inject import parse_rule as parse_inject
 from umlpy.vkernel.table import i386_name, x86_64_name
 
 log = logging.getLogger(__name__)
@@ -62,6 +63,8 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
     a("-y", dest="decode_fds", action="store_true", help="print paths associated with fds")
     a("-x", dest="hex", action="count", default=0, help="non-ASCII strings in hex; -xx: all strings")
     a("--json", action="store_true", help="one JSON object per call (and per signal/exit)")
+    a("--inject", action="append", default=[], metavar="RULE",
+      help="SET:error=E|retval=N[:signal=S][:when=N|N+|N+S|N..M[+S]][:path=GLOB][:fd=N] (strace's tampering)")
     a("argv", nargs=argparse.REMAINDER, metavar="-- CMD [ARG...]")
 
 
@@ -348,10 +351,14 @@ def main(args: argparse.Namespace) -> int:
     opts = parse_options(args)
     # Observation, not confinement: no Landlock scoping (a traced X11 or D-Bus
     # client must behave as it does natively) and the host's network.
+    try:
+        inject = tuple(parse_inject(r) for r in args.inject)
+    except ValueError as e:
+        raise sandbox.UmlpyError(f"umlpy: trace: {e}", 2) from None
     if opts.names is None:
-        cfg = sandbox.SandboxConfig(trace_all=True, landlock=False)
+        cfg = sandbox.SandboxConfig(trace_all=True, landlock=False, inject=inject)
     else:
-        cfg = sandbox.SandboxConfig(trap_extra=tuple(sorted(opts.names)), landlock=False)
+        cfg = sandbox.SandboxConfig(trap_extra=tuple(sorted(opts.names)), landlock=False, inject=inject)
     try:
         out: IO[str] = open(args.output, "w", buffering=1 << 16) if args.output else sys.stderr  # noqa: SIM115
     except OSError as e:

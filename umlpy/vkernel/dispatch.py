@@ -20,6 +20,7 @@ from umlpy.tracer import _ffi
 from umlpy.tracer.loop import SyscallContext
 from umlpy.tracer.stops import Exited, Killed
 from umlpy.vkernel import scratch
+from umlpy.vkernel.inject import Injector
 from umlpy.vkernel.outcome import Deny, Emulate, GuestError, Outcome, Pass, Rewrite
 from umlpy.vkernel.state import Denial, Kernel
 from umlpy.vkernel.table import BY_NR, POLICY_HANDLERS, TASK_CREATION, Trap, i386_name, x86_64_name
@@ -78,8 +79,10 @@ class VirtualKernel:
         observer: Observer | None = None,
         handlers: Mapping[int, HandlerFn] | None = None,
         scratch_guard: scratch.Guard = scratch.Guard.SEAL,
+        injector: Injector | None = None,
     ) -> None:
         self.k = kernel
+        self.injector = injector
         self.trace_all = trace_all
         self.observer = observer
         self.handlers = dict(handlers or {})
@@ -107,8 +110,11 @@ class VirtualKernel:
             wants_exit = obs is not None and obs.syscall_enter(ctx) is not False
         else:
             wants_exit = again.wants_exit
+        injected = None
+        if self.injector is not None and again is None:
+            injected = self.injector.check(ctx, self.k.tgid_of(ctx.tid))
         try:
-            outcome = self._decide(ctx)
+            outcome = injected if injected is not None else self._decide(ctx)
         except GuestError as e:
             outcome = Emulate(-e.errno)
         except scratch.ScratchNeeded:
