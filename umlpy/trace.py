@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import IO
 
 from umlpy import sandbox
+from umlpy.timeline import Tee, Timeline
 from umlpy.tracer import _ffi
 from umlpy.tracer.loop import SyscallContext
 from umlpy.tracer.stops import Exited, Killed
@@ -32,6 +33,7 @@ from umlpy.vkernel.arch import x86_64
 from umlpy.vkernel.decode import Decoded, Env, Options, decode_enter, decode_exit, format_return
 from umlpy.vkernel.decode import flags as F
 from umlpy.vkernel.decode.siginfo import format_siginfo
+from umlpy.vkernel.dispatch import Observer
 from umlpy.vkernel.inject import parse_rule as parse_inject
 from umlpy.vkernel.table import i386_name, x86_64_name
 
@@ -63,6 +65,8 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
     a("-y", dest="decode_fds", action="store_true", help="print paths associated with fds")
     a("-x", dest="hex", action="count", default=0, help="non-ASCII strings in hex; -xx: all strings")
     a("--json", action="store_true", help="one JSON object per call (and per signal/exit)")
+    a("--perfetto", metavar="FILE", help="write a timeline (Chrome Trace Event JSON) for ui.perfetto.dev")
+    a("--tree", action="store_true", help="print the process tree (exec'd programs, exit statuses, durations)")
     a("--inject", action="append", default=[], metavar="RULE",
       help="SET:error=E|retval=N[:signal=S][:when=N|N+|N+S|N..M[+S]][:path=GLOB][:fd=N] (strace's tampering)")
     a("argv", nargs=argparse.REMAINDER, metavar="-- CMD [ARG...]")
@@ -364,11 +368,27 @@ def main(args: argparse.Namespace) -> int:
     except OSError as e:
         raise sandbox.UmlpyError(f"umlpy: trace: cannot open {args.output}: {e.strerror}", 2) from None
     obs = TraceObserver(opts, out)
+    timeline = Timeline() if args.perfetto or args.tree else None
+    observer: Observer = obs if timeline is None else Tee([obs, timeline])
+
+    def started(pid: int) -> None:
+        obs.started(pid)
+        if timeline is not None:
+            timeline.started(pid)
+
     try:
-        result = sandbox.Sandbox(cfg).run(argv, on_start=obs.started, observer=obs)
+        result = sandbox.Sandbox(cfg).run(argv, on_start=started, observer=observer)
     finally:
         if opts.summary:
             out.write(obs.stats.report())
+        if timeline is not None and args.tree:
+            out.write(timeline.tree())
+        if timeline is not None and args.perfetto:
+            try:
+                with open(args.perfetto, "w") as f:
+                    timeline.write_chrome_trace(f)
+            except OSError as e:
+                sys.stderr.write(f"umlpy: trace: cannot write {args.perfetto}: {e.strerror}\n")
         if out is not sys.stderr:
             out.close()
         else:
