@@ -108,6 +108,10 @@ def build_parser(*, with_trace: bool = True) -> argparse.ArgumentParser:
 
         trace_cmd.configure_parser(t)
 
+    td = sub.add_parser("trace-diff", help="what two traced runs (umlpy trace --json) did differently")
+    td.add_argument("a", metavar="A.jsonl")
+    td.add_argument("b", metavar="B.jsonl")
+
     d = sub.add_parser("doctor", help="what this host allows, and what that means for containment")
     d.add_argument("--json", action="store_true")
 
@@ -133,6 +137,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 from umlpy import trace as trace_cmd
 
                 return trace_cmd.main(args)
+            case "trace-diff":
+                from umlpy import tracediff
+
+                try:
+                    return tracediff.main(args.a, args.b)
+                except ValueError as e:
+                    raise UmlpyError(f"umlpy: trace-diff: {e}", EXIT_USAGE) from None
             case "doctor":
                 from umlpy.doctor import main as doctor_main
 
@@ -146,6 +157,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return e.status
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # e.g. `umlpy trace-diff A B | head`
+        return 128 + signal.SIGPIPE
     return EXIT_USAGE
 
 
@@ -248,8 +261,11 @@ def _stop_with_guest(sig: int) -> None:
 def entry() -> None:
     """Console-script entry: exit without interpreter teardown (it only costs time)."""
     status = main()
-    sys.stdout.flush()
-    sys.stderr.flush()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (BrokenPipeError, ValueError):
+            pass
     os._exit(status)
 
 
