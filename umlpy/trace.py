@@ -51,7 +51,8 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
     a("-p", dest="attach_pid", type=int, metavar="PID",
       help="attach to a running process and its descendants; Ctrl-C detaches and leaves them running")
     a("-q", dest="quiet", action="count", default=0, help="-qq: no '+++ exited' lines")
-    a("-f", dest="follow", action="store_true", default=True, help="follow forks (always on)")
+    a("-f", dest="follow", action="count", default=1,
+      help="follow forks (always on); -ff with -o FILE: one file per task, FILE.TID")
     a("-e", dest="exprs", action="append", default=[], metavar="EXPR",
       help="trace=SET (names, %%class, /regex, !negation), status=SET (successful, failed, …)")
     a("--trace", dest="trace_opt", metavar="SET", help="same as -e trace=SET")
@@ -83,6 +84,7 @@ class TraceOptions:
     durations: bool = False
     json: bool = False
     pid_prefix: bool = False  # strace's "-f -o FILE": every line starts "PID  "
+    per_task: str | None = None  # strace's "-ff -o FILE": lines of task TID go to FILE.TID
     decode: Options = field(default_factory=Options)
 
 
@@ -123,7 +125,8 @@ def parse_options(args: argparse.Namespace) -> TraceOptions:
         timestamps=args.timestamps,
         durations=args.durations,
         json=args.json,
-        pid_prefix=args.output is not None,
+        pid_prefix=args.output is not None and args.follow < 2,
+        per_task=args.output if args.follow >= 2 and args.output else None,
         decode=Options(strsize=args.strsize, decode_fds=args.decode_fds, hex_strings=min(args.hex, 2)),
     )
 
@@ -177,6 +180,7 @@ class TraceObserver:
     def __init__(self, opts: TraceOptions, out: IO[str], main_pid: int | None = None) -> None:
         self.o = opts
         self.out = out
+        self._files: dict[int, IO[str]] = {}
         self.pending: dict[int, _Call] = {}
         self.open: int | None = None  # tid whose entry is the logically open line
         self.live: set[int] = set()
@@ -260,7 +264,9 @@ class TraceObserver:
 
     # -- output --------------------------------------------------------------
     def _leader(self, tid: int, wall: float) -> str:
-        if self.o.pid_prefix:
+        if self.o.per_task is not None:
+            p = ""  # the file name says whose lines these are
+        elif self.o.pid_prefix:
             p = f"{tid:<5d} "
         elif len(self.live) > 1:
             p = f"[pid {tid:5d}] "
@@ -275,16 +281,30 @@ class TraceObserver:
                 p += time.strftime("%H:%M:%S", time.localtime(wall)) + (f".{frac:06d} " if ts == 2 else " ")
         return p
 
+    def _out(self, tid: int) -> IO[str]:
+        """The stream for ``tid``'s lines: the one output, or FILE.TID under -ff."""
+        if self.o.per_task is None:
+            return self.out
+        f = self._files.get(tid)
+        if f is None:
+            f = self._files[tid] = open(f"{self.o.per_task}.{tid}", "w")  # noqa: SIM115 - closed in close()
+        return f
+
+    def close(self) -> None:
+        for f in self._files.values():
+            f.close()
+        self._files.clear()
+
     def _interrupt(self) -> None:
         tid = self.open
-        if tid is None:
+        if tid is None or self.o.per_task is not None:  # one file per task: lines never interleave
             return
         self.open = None
         call = self.pending.get(tid)
         if call is None or call.decoded is None:
             return
         call.shown_head = True
-        self.out.write(f"{self._leader(tid, call.wall0)}{call.decoded.head()} <unfinished ...>\n")
+        self._out(tid).write(f"{self._leader(tid, call.wall0)}{call.decoded.head()} <unfinished ...>\n")
 
     def _finish(self, tid: int, call: _Call, retval: int | None) -> None:
         t1 = time.monotonic_ns()
@@ -308,14 +328,14 @@ class TraceObserver:
         if self.o.json:
             self._json(tid, call, d, r, t1)
             return
-        if not call.shown_head and (self.open == tid or self._filter_status):
+        if not call.shown_head and (self.open == tid or self._filter_status or self.o.per_task is not None):
             line = self._leader(tid, call.wall0) + d.text()
         else:
             self._interrupt()
             line = f"{self._leader(tid, time.time())}<... {call.name} resumed>{d.tail()}"
         self.open = None
         dur = f" <{(t1 - call.t0) / 1e9:.6f}>" if self.o.durations and r is not None else ""
-        self.out.write(f"{line:<{_COLUMN}} = {ret}{dur}\n")
+        self._out(tid).write(f"{line:<{_COLUMN}} = {ret}{dur}\n")
 
     def _json(self, tid: int, call: _Call, d: Decoded, r: int | None, t1: int) -> None:
         err = F.errno_name(-r) if r is not None and -4095 <= r < 0 else None
@@ -325,15 +345,15 @@ class TraceObserver:
             "return_text": format_return(d, r, decode_fds=self.o.decode.decode_fds),
             "time": call.wall0, "duration": None if r is None else (t1 - call.t0) / 1e9,
         }
-        self.out.write(json.dumps(obj) + "\n")
+        self._out(tid).write(json.dumps(obj) + "\n")
 
     def _event(self, tid: int, text: str, event: dict[str, object]) -> None:
         if self.o.json:
-            self.out.write(json.dumps({"pid": self.tgid.get(tid, tid), "tid": tid, "time": time.time(), **event})
+            self._out(tid).write(json.dumps({"pid": self.tgid.get(tid, tid), "tid": tid, "time": time.time(), **event})
                            + "\n")
         elif self.o.lines:
             self._interrupt()
-            self.out.write(f"{self._leader(tid, time.time())}{text}\n")
+            self._out(tid).write(f"{self._leader(tid, time.time())}{text}\n")
 
 
 def _name(ctx: SyscallContext) -> str:
@@ -379,6 +399,7 @@ def main(args: argparse.Namespace) -> int:
     try:
         result = sandbox.Sandbox(cfg).run(argv, on_start=started, observer=observer)
     finally:
+        obs.close()
         if opts.summary:
             out.write(obs.stats.report())
         if timeline is not None and args.tree:
