@@ -68,8 +68,8 @@ class SandboxConfig:
       pairs work (:mod:`umlpy.vnet.policy`).  Outside ``host``, sockets of
       families other than unix/netlink/inet/inet6 fail with EACCES, and
       connect/bind/sendto/sendmsg are checked race-free
-      (:mod:`umlpy.vkernel.net`).  The API defaults to ``host``; the
-      command line (``umlpy run``) to ``none``.
+      (:mod:`umlpy.vkernel.net`).  ``none`` is the default, as for
+      ``umlpy run``.
     * ``net_rules``: ``("allow"|"deny", RULE)`` pairs in command-line order
       (:mod:`umlpy.vnet.rules`; last match wins).  With rules, even ``host``
       is checked.
@@ -96,7 +96,7 @@ class SandboxConfig:
     max_tasks: int | None = 4096
     memory: int | None = None
     timeout: float | None = None
-    net: Literal["host", "none", "loopback"] = "host"
+    net: Literal["host", "none", "loopback"] = "none"
     net_rules: tuple[tuple[str, str], ...] = ()
     protect_tracer: bool = True
     inject: tuple[InjectRule, ...] = ()  # fault injection (umlpy.vkernel.inject)

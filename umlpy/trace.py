@@ -380,9 +380,9 @@ def main(args: argparse.Namespace) -> int:
     except ValueError as e:
         raise sandbox.UmlpyError(f"umlpy: trace: {e}", 2) from None
     if opts.names is None:
-        cfg = sandbox.SandboxConfig(trace_all=True, landlock=False, inject=inject)
+        cfg = sandbox.SandboxConfig(trace_all=True, landlock=False, net="host", inject=inject)
     else:
-        cfg = sandbox.SandboxConfig(trap_extra=tuple(sorted(opts.names)), landlock=False, inject=inject)
+        cfg = sandbox.SandboxConfig(trap_extra=tuple(sorted(opts.names)), landlock=False, net="host", inject=inject)
     try:
         out: IO[str] = open(args.output, "w", buffering=1 << 16) if args.output else sys.stderr  # noqa: SIM115
     except OSError as e:
