@@ -12,7 +12,6 @@ import os
 import signal
 
 import psutil
-import pytest
 
 from tests.escapes.conftest import IS_ROOT, CanaryProc, nonroot_only, tracer_of
 
@@ -128,10 +127,6 @@ def test_set_dumpable_zero(interactive, build_guest) -> None:
 
 
 @nonroot_only
-@pytest.mark.xfail(strict=True, reason="HOLE: exec of an execute-only (0111) binary makes the task non-dumpable "
-                   "in the kernel (would_dump), bypassing the PR_SET_DUMPABLE emulation: an unprivileged umlpy "
-                   "can then no longer readlink /proc/PID/exe (the exec vanishes from the report, set-ID "
-                   "warnings included) nor read the guest's memory (future path checks get EFAULT/EPERM)")
 def test_exec_unreadable_binary_keeps_audit(sandbox, build_guest, wdir) -> None:
     """Exec of an execute-only (0111) binary makes the image non-dumpable in
     the kernel, PR_SET_DUMPABLE emulation or not.  umlpy then can no longer

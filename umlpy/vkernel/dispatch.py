@@ -221,10 +221,18 @@ class VirtualKernel:
                     ctx.on_exit(on_exit)
 
     def _note_exec(self, tid: int) -> None:
+        task = self.k.tasks.get(tid)
+        asked = task.exec_path if task is not None else None
+        if task is not None:
+            task.exec_path = None
         try:
             exe = os.readlink(f"/proc/{tid}/exe")
             st = os.stat(exe)
         except OSError:
+            if asked is not None:
+                # Non-dumpable image (e.g. mode 0111): record what was asked for.
+                self.k.execs.append((tid, asked))
+                self.k.warn(f"{asked}: unreadable executable image; umlpy cannot inspect this process's memory")
             return
         self.k.execs.append((tid, exe))
         if st.st_mode & (stat.S_ISUID | stat.S_ISGID) and st.st_uid != self._uid:

@@ -209,6 +209,26 @@ def sys_fork(k: Kernel, ctx: SyscallContext) -> Outcome:
     return PASS
 
 
+def sys_execve(k: Kernel, ctx: SyscallContext) -> Outcome:
+    """execve(2)/execveat(2): note the path for the run report, then let it run.
+
+    An execute-only image (mode 0111) makes the process non-dumpable, after
+    which /proc/PID/exe is unreadable to an unprivileged tracer: the path
+    asked for here is then the report's record of what ran.
+    """
+    task = k.tasks.get(ctx.tid)
+    if task is not None:
+        path_arg = 1 if ctx.nr == k.nr("execveat") else 0
+        try:
+            path = os.fsdecode(ctx.read_cstring(ctx.args[path_arg]))
+            if not path.startswith("/"):
+                path = os.path.join(os.readlink(f"/proc/{ctx.tid}/cwd"), path)
+            task.exec_path = os.path.normpath(path)
+        except OSError:
+            task.exec_path = None
+    return PASS
+
+
 FATAL_SIGNALS = frozenset(
     {signal.SIGSEGV, signal.SIGBUS, signal.SIGILL, signal.SIGFPE, signal.SIGABRT}
 )

@@ -155,6 +155,8 @@ _CHECKED: dict[str, tuple[Handler, str]] = {
     "setpriority": (process.sys_which_who, "only PRIO_PROCESS targets in the guest tree"),
     "ioprio_set": (process.sys_which_who, "only IOPRIO_WHO_PROCESS targets in the guest tree"),
     "seccomp": (security.sys_seccomp, "filters stack; NEW_LISTENER refused"),
+    "execve": (process.sys_execve, "path noted for the report (execute-only images hide /proc/PID/exe)"),
+    "execveat": (process.sys_execve, "path noted for the report (execute-only images hide /proc/PID/exe)"),
     "personality": (security.sys_personality, "Linux execution domains only"),
     **{n: (ipc.sys_ipc_get, "SysV: host keys refused, created ids recorded") for n in ("shmget", "semget", "msgget")},
     **{

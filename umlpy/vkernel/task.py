@@ -78,6 +78,8 @@ class Task:
     vm: AddressSpace = field(default_factory=AddressSpace)
     execs: int = 0
     reentry: Reentry | None = None
+    # execve's path as asked, absolute (audit for images /proc/PID/exe can't show)
+    exec_path: str | None = None
 
     def clone(self, child_tid: int, flags: int) -> Task:
         """The child's state after clone(flags)."""
