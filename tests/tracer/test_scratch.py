@@ -119,8 +119,6 @@ def test_region_cannot_be_changed(build_guest, capfd, guard: str) -> None:  # ty
 
 
 @pytest.mark.usefixtures("traceable")
-@pytest.mark.xfail(strict=True, reason="known hole: /proc/self/mem writes ignore protections and seals; "
-                   "opening /proc/*/mem is the filesystem layer's job (not wired yet)")
 def test_proc_self_mem_cannot_write_region(build_guest, capfd) -> None:  # type: ignore[no-untyped-def]
     got, _ = _guard_run(build_guest, capfd, GUARDS[0])
     assert got["proc_self_mem"] != "ok"

@@ -9,7 +9,12 @@ process restrict itself and all its descendants, irrevocably:
   processes outside the guest's domain — umlpy itself included;
 * **ptrace** (any ABI): a landlocked process cannot ptrace, or open
   /proc/PID/mem of, a process outside its domain — the tracer included;
-* **filesystem** (optional): writes only beneath the given paths.
+* **filesystem**: writes only beneath the given paths (``--write``); and
+  when host writes are otherwise unlimited, still never into /proc — a
+  write to /proc/PID/mem ignores page protections and seals, so it could
+  change the arguments umlpy hands the kernel from its read-only scratch
+  page.  That is done by granting writes beneath every top-level entry of
+  ``/`` except ``proc`` (Landlock rules are allow-lists).
 
 The ruleset is built in the parent; the child only calls
 landlock_restrict_self on the inherited fd (after NO_NEW_PRIVS).
@@ -96,16 +101,19 @@ class Ruleset:
             write_mask |= FS_TRUNCATE
         if self.abi >= 5:
             write_mask |= FS_IOCTL_DEV
-        handled_fs = write_mask if writable is not None else 0
+        handled_fs = write_mask  # always: /proc is never writable
         scoped = SCOPE_ABSTRACT_UNIX_SOCKET | SCOPE_SIGNAL if self.abi >= 6 else 0
         attr = _ffi.landlock_ruleset_attr(handled_fs, 0, scoped)
         # Older ABIs know a shorter struct; the trailing fields are zero there.
         self.fd = _ffi.struct_syscall(_ffi.NR_LANDLOCK_CREATE_RULESET, attr, _attr_size(self.abi), 0)
+        # Handled but never granted: device nodes open raw host devices.
+        granted = write_mask & ~(FS_MAKE_CHAR | FS_MAKE_BLOCK)
         if writable is not None:
-            # Handled but never granted: device nodes open raw host devices.
-            granted = write_mask & ~(FS_MAKE_CHAR | FS_MAKE_BLOCK)
             for path in [*writable, *DEVICE_WRITABLE]:
                 self._allow(path, granted)
+        else:
+            for name in _top_level_except_proc():
+                self._allow("/" + name, granted)
         self.applied = Applied(self.abi, bool(scoped), writable is not None)
 
     def _allow(self, path: str, write_mask: int) -> None:
@@ -134,6 +142,13 @@ class Ruleset:
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1
+
+
+def _top_level_except_proc() -> list[str]:
+    try:
+        return [n for n in os.listdir("/") if n != "proc"]
+    except OSError:
+        return []
 
 
 def _attr_size(abi: int) -> int:
