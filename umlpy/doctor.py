@@ -50,8 +50,15 @@ def facts() -> dict[str, object]:
         "max_user_namespaces": _read("/proc/sys/user/max_user_namespaces"),
         "io_uring_disabled": _read("/proc/sys/kernel/io_uring_disabled"),
         "landlock_abi": abi,
+        "mseal": _has_mseal(),
         "i386_abi": "refused by umlpy (every int 0x80 call fails with ENOSYS)",
     }
+
+
+def _has_mseal() -> bool:
+    from umlpy.vkernel import scratch
+
+    return scratch.mseal_available()
 
 
 def main(*, json_out: bool) -> int:
@@ -71,8 +78,16 @@ def main(*, json_out: bool) -> int:
             "                  signals/abstract sockets scoped to the guest: "
             + ("yes" if abi >= 6 else "no (needs ABI 6)")
             + "; guest cannot ptrace the tracer: yes; --read-only/--write enforced: yes"
+            + "; /proc never writable: yes"
         )
-    lines.append(f"io_uring          {'refused by umlpy' } (host io_uring_disabled={f['io_uring_disabled']})")
+    else:
+        lines.append(
+            "                  without it: signals and abstract sockets are checked by umlpy alone, --write is"
+            " not enforced, and /proc/PID/mem could rewrite umlpy's read-only argument pages"
+        )
+    lines.append(f"io_uring          refused by umlpy (host io_uring_disabled={f['io_uring_disabled']})")
+    lines.append(f"mseal             {'yes' if f['mseal'] else 'no'}: " + (
+        "argument pages are sealed by the kernel" if f["mseal"] else "argument pages are guarded by trapping mprotect/munmap"))
     lines.append(f"i386 ABI          {f['i386_abi']}")
     lines.append(f"user namespaces   max={f['max_user_namespaces']} (not required by umlpy)")
     print("\n".join(lines))
