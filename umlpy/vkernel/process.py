@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import errno
 import os
-import signal
 
 from umlpy.tracer import _ffi
 from umlpy.tracer.loop import SyscallContext
@@ -27,7 +26,6 @@ from umlpy.vkernel.outcome import PASS, Emulate, GuestError, Outcome, Rewrite
 from umlpy.vkernel.state import Kernel
 from umlpy.vkernel.task import CLONE_UNTRACED
 
-P_PID, P_PGID, P_PIDFD = 1, 2, 3
 PRIO_PROCESS = 0
 IOPRIO_WHO_PROCESS = 1
 
@@ -181,11 +179,6 @@ def sys_pidfd_first(k: Kernel, ctx: SyscallContext) -> Outcome:
     return PASS
 
 
-def sys_waitid(k: Kernel, ctx: SyscallContext) -> Outcome:
-    """waitid(P_PIDFD) is harmless (only one's own children), so native."""
-    return PASS
-
-
 def sys_clone(k: Kernel, ctx: SyscallContext) -> Outcome:
     """Implements clone(2): CLONE_UNTRACED is stripped, so every child is traced.
 
@@ -228,7 +221,3 @@ def sys_execve(k: Kernel, ctx: SyscallContext) -> Outcome:
             task.exec_path = None
     return PASS
 
-
-FATAL_SIGNALS = frozenset(
-    {signal.SIGSEGV, signal.SIGBUS, signal.SIGILL, signal.SIGFPE, signal.SIGABRT}
-)
