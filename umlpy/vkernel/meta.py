@@ -30,11 +30,10 @@ import struct
 
 from umlpy.tracer import _ffi
 from umlpy.tracer.loop import SyscallContext
-from umlpy.vkernel.args import s32
+from umlpy.vkernel.args import AT_FDCWD, open_guest_path, s32
 from umlpy.vkernel.outcome import PASS, Deny, Emulate, GuestError, Outcome
 from umlpy.vkernel.state import Kernel
 
-AT_FDCWD = -100
 AT_SYMLINK_NOFOLLOW = 0x100
 AT_EMPTY_PATH = 0x1000
 _XATTR_MAX = 65536
@@ -112,20 +111,10 @@ def _reference(
         if name == "utimensat" and ptr == 0:  # utimensat(fd, NULL, …) is futimens(fd)
             return _ffi.grab_fd(ctx.tid, s32(ctx.args[0]), tgid)
         path = ctx.read_cstring(ptr)
+        if not path and not flags & AT_EMPTY_PATH:
+            raise GuestError(errno.ENOENT)
         dirfd = s32(ctx.args[dirfd_arg]) if dirfd_arg is not None else AT_FDCWD
-        if dirfd == AT_FDCWD:
-            base = os.open(f"/proc/{ctx.tid}/cwd", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-        else:
-            base = _ffi.grab_fd(ctx.tid, dirfd, tgid)
-        try:
-            if not path:
-                if not flags & AT_EMPTY_PATH:
-                    raise GuestError(errno.ENOENT)
-                return os.dup(base)
-            oflags = os.O_PATH | os.O_CLOEXEC | (os.O_NOFOLLOW if nofollow else 0)
-            return os.open(path, oflags, dir_fd=base)
-        finally:
-            os.close(base)
+        return open_guest_path(ctx.tid, tgid, dirfd, path, nofollow=nofollow)
     except OSError as e:
         raise GuestError(e.errno or errno.EBADF) from None
 

@@ -28,6 +28,7 @@ import stat
 
 from umlpy.tracer import _ffi
 from umlpy.tracer.loop import SyscallContext
+from umlpy.vkernel.args import AT_FDCWD, open_guest_path
 from umlpy.vkernel.outcome import Deny, Emulate, GuestError, Outcome
 from umlpy.vkernel.state import Kernel
 
@@ -37,7 +38,7 @@ TCP_LISTEN = 10
 
 def connect(k: Kernel, ctx: SyscallContext, dup: int, path: bytes) -> Outcome:
     """connect(2) of the tracer's duplicate ``dup`` of the guest socket to ``path``."""
-    target = _open_target(ctx, path)
+    target = _open_target(k, ctx, path)
     try:
         st = os.fstat(target)
         if not stat.S_ISSOCK(st.st_mode):
@@ -55,13 +56,9 @@ def connect(k: Kernel, ctx: SyscallContext, dup: int, path: bytes) -> Outcome:
         os.close(target)
 
 
-def _open_target(ctx: SyscallContext, path: bytes) -> int:
+def _open_target(k: Kernel, ctx: SyscallContext, path: bytes) -> int:
     try:
-        base = os.open(f"/proc/{ctx.tid}/cwd", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-        try:
-            return os.open(path, os.O_PATH | os.O_CLOEXEC, dir_fd=base)
-        finally:
-            os.close(base)
+        return open_guest_path(ctx.tid, k.tgid_of(ctx.tid), AT_FDCWD, path)
     except OSError as e:
         raise GuestError(e.errno or errno.ENOENT) from None
 
