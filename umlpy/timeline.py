@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from typing import IO
 
 from umlpy.tracer.loop import SyscallContext
 from umlpy.tracer.stops import Exited, Killed
+from umlpy.vkernel.decode import flags as F
 from umlpy.vkernel.dispatch import Observer
 from umlpy.vkernel.table import x86_64_name
 
@@ -100,7 +100,7 @@ class Timeline:
 
     def task_gone(self, tid: int, status: Exited | Killed) -> None:
         self.open.pop(tid, None)
-        text = f"exit {status.code}" if isinstance(status, Exited) else f"killed by {signal.Signals(status.sig).name}"
+        text = f"exit {status.code}" if isinstance(status, Exited) else f"killed by {F.signame(status.sig)}"
         self._instant(tid, text, {})
         proc = self.procs.get(tid)
         if proc is not None and self.tgid.get(tid, tid) == tid:
@@ -108,10 +108,10 @@ class Timeline:
             proc.status = text
 
     def signal(self, tid: int, sig: int) -> None:
-        self._instant(tid, _signame(sig), {})
+        self._instant(tid, F.signame(sig), {})
 
     def group_stop(self, tid: int, sig: int) -> None:
-        self._instant(tid, f"stopped by {_signame(sig)}", {})
+        self._instant(tid, f"stopped by {F.signame(sig)}", {})
 
     def _instant(self, tid: int, name: str, args: dict[str, object]) -> None:
         self.events.append({"name": name, "ph": "i", "s": "t", "pid": self.tgid.get(tid, tid), "tid": tid,
@@ -193,9 +193,3 @@ def _exe(pid: int) -> str:
     except OSError:
         return "?"
 
-
-def _signame(sig: int) -> str:
-    try:
-        return signal.Signals(sig).name
-    except ValueError:
-        return f"SIG{sig}"
