@@ -20,7 +20,9 @@ import os, sys, time
 n = 0
 while n < int(sys.argv[2]):
     os.getppid(); n += 1
-    with open(sys.argv[1], "w") as f: f.write(str(n))
+    # Write then rename, so a reader never sees the truncated file.
+    with open(sys.argv[1] + ".tmp", "w") as f: f.write(str(n))
+    os.rename(sys.argv[1] + ".tmp", sys.argv[1])
     time.sleep(0.02)
 """
 
@@ -62,7 +64,7 @@ def test_attach_then_ctrl_c_detaches_and_leaves_it_running(tmp_path: Path) -> No
         assert f"process {target.pid} detached" in err.decode()
         assert _tracer_of(target.pid) == 0 and target.poll() is None
         before = int(counter.read_text())
-        _wait_for(lambda: int(counter.read_text() or 0) > before + 3, "the target to keep running untraced")
+        _wait_for(lambda: int(counter.read_text()) > before + 3, "the target to keep running untraced")
     finally:
         target.kill()
         target.wait()
