@@ -27,12 +27,14 @@ from umlpy.tracer.launch import spawn
 from umlpy.tracer.loop import SEIZE_OPTIONS, InternalError, SyscallContext, Tracer
 from umlpy.tracer.stops import Exited, Killed
 from umlpy.vkernel import filter as seccomp_filter
-from umlpy.vkernel import meta, scratch
+from umlpy.vkernel import fs, meta, scratch
 from umlpy.vkernel.dispatch import HandlerFn, Observer, VirtualKernel
 from umlpy.vkernel.inject import Injector, InjectRule
 from umlpy.vkernel.state import Kernel
 
 if TYPE_CHECKING:
+    from umlpy.vfs.mounts import BindSpec
+    from umlpy.vfs.vfs import Vfs, VfsConfig
     from umlpy.vnet.stack import VirtualNetwork
 
 CpuPolicy = Literal["same", "spread"] | int
@@ -83,6 +85,10 @@ class SandboxConfig:
       read-only (:mod:`umlpy.vkernel.scratch`): ``"seal"`` with mseal(2),
       free; ``"trap"`` by trapping the memory-map calls, which costs a stop
       per mprotect/munmap/...; ``"auto"``: seal where the host has mseal.
+    * ``vfs``: the guest's filesystem (:mod:`umlpy.vfs`): every path it
+      names is translated, writes land in a copy-on-write layer in the state
+      directory (:func:`vfs_config` builds the usual one).  None: the host's
+      filesystem, untranslated (``writable`` then limits writes).
     * ``handlers_override``: syscall name -> ``handler(kernel, ctx) ->
       Outcome``, trapped and run instead of the table's handler.  A test
       seam (e.g. a rewrite through the scratch region before the
@@ -104,6 +110,7 @@ class SandboxConfig:
     trap_extra: tuple[str, ...] = ()
     scratch_guard: Literal["auto", "seal", "trap"] = "auto"
     handlers_override: Mapping[str, HandlerFn] | None = None
+    vfs: VfsConfig | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +146,8 @@ class RunResult:
     landlock_scoped: bool
     landlock_fs: bool
     connections: list[dict[str, object]] = field(default_factory=list)  # umlpy.vnet.log records
+    state_dir: str | None = None  # where the guest's changes are kept (with a vfs)
+    changes: list[dict[str, object]] = field(default_factory=list)  # umlpy.vfs.changes, as dicts
 
     @property
     def returncode(self) -> int:
@@ -319,18 +328,26 @@ class Sandbox:
         guard, guard_rules, handlers = _scratch_setup(cfg)
         vnet_factory = _vnet_factory(cfg)
         injector = Injector(cfg.inject) if cfg.inject else None
+        vfs = _open_vfs(cfg.vfs) if cfg.vfs is not None else None
         program = seccomp_filter.build(
             trace_all=cfg.trace_all,
             task_limit=cfg.max_tasks is not None,
             net_none=vnet_factory is not None,
             extra=cfg.trap_extra
             + tuple(cfg.handlers_override or ())
-            + (meta.TRAPPED_WHEN_LIMITED if cfg.writable is not None else ())
+            + (meta.TRAPPED_WHEN_LIMITED if cfg.writable is not None and vfs is None else ())
+            + (fs.TRAPPED if vfs is not None else ())
             + tuple(sorted(injector.names if injector is not None else ())),
             native_rules=guard_rules,
         )
-        rules = landlock.Ruleset(writable=cfg.writable) if cfg.landlock else None
-        kernel = Kernel(max_tasks=cfg.max_tasks, net_mode=cfg.net, vnet_factory=vnet_factory, writable=cfg.writable)
+        if vfs is not None:
+            writable: tuple[str, ...] | None = tuple(os.fsdecode(p) for p in vfs.writable_hosts())
+            devices = tuple(d for d in landlock.DEVICE_WRITABLE if d != "/dev/shm")
+        else:
+            writable, devices = cfg.writable, landlock.DEVICE_WRITABLE
+        rules = landlock.Ruleset(writable=writable, devices=devices) if cfg.landlock else None
+        kernel = Kernel(max_tasks=cfg.max_tasks, net_mode=cfg.net, vnet_factory=vnet_factory, writable=cfg.writable,
+                        vfs=vfs)
         vk = VirtualKernel(
             kernel,
             trace_all=cfg.trace_all,
@@ -377,6 +394,7 @@ class Sandbox:
             if cpu is not None:
                 os.sched_setaffinity(0, saved_affinity)
         duration = time.monotonic() - t0
+        changes = _changes(vfs) if vfs is not None else []
         exec_err = spawned.exec_errno()
         if exec_err is not None:
             raise UmlpyError(f"umlpy: {argv[0]}: {os.strerror(exec_err)}", 126 if exec_err == errno.EACCES else 127)
@@ -409,7 +427,88 @@ class Sandbox:
             landlock_scoped=rules.applied.scoped if rules else False,
             landlock_fs=rules.applied.fs_writes_limited if rules else False,
             connections=kernel._vnet.log.to_json() if kernel._vnet is not None else [],
+            state_dir=os.fsdecode(vfs.state_dir) if vfs is not None else None,
+            changes=changes,
         )
+
+
+def _open_vfs(cfg: VfsConfig) -> Vfs:
+    from umlpy.vfs.vfs import Vfs
+
+    try:
+        return Vfs(cfg)
+    except (OSError, ValueError) as e:
+        raise UmlpyError(f"umlpy: cannot set up the guest filesystem: {e}", 2) from None
+
+
+def _changes(vfs: Vfs) -> list[dict[str, object]]:
+    try:
+        out: list[dict[str, object]] = [{"path": os.fsdecode(c.path), "kind": c.kind.value} for c in vfs.changes()]
+    finally:
+        vfs.close()
+    return out
+
+
+def state_home() -> str:
+    """Where sandboxes keep their state: $XDG_STATE_HOME/umlpy (or ~/.local/state/umlpy),
+    else /tmp/umlpy-UID when the home directory is not writable."""
+    base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
+    path = os.path.join(base, "umlpy")
+    try:
+        os.makedirs(path, mode=0o700, exist_ok=True)
+        if os.access(path, os.W_OK):
+            return path
+    except OSError:
+        pass
+    path = f"/tmp/umlpy-{os.getuid()}"
+    os.makedirs(path, mode=0o700, exist_ok=True)
+    st = os.lstat(path)
+    if st.st_uid != os.getuid() or not stat.S_ISDIR(st.st_mode):
+        raise UmlpyError(f"umlpy: {path} belongs to someone else; set XDG_STATE_HOME", 2)
+    return path
+
+
+def new_state_dir() -> str:
+    """A fresh, unique sandbox state directory (its name is the sandbox id)."""
+    home = state_home()
+    while True:
+        sid = time.strftime("%Y%m%d-%H%M%S") + "-" + os.urandom(3).hex()
+        path = os.path.join(home, sid)
+        try:
+            os.mkdir(path, 0o700)
+            return path
+        except FileExistsError:
+            continue
+
+
+def vfs_config(
+    state_dir: str,
+    *,
+    read_only: bool = False,
+    binds: Sequence[BindSpec] = (),
+    tmpfs: Sequence[str] = (),
+    hide: Sequence[str] = (),
+    fake_root: bool = False,
+) -> VfsConfig:
+    """The usual guest filesystem: copy-on-write over the host's / (read-only
+    with ``read_only``), the host's /proc and /dev (their existing nodes
+    only), /sys read-only, a private /dev/shm, plus the caller's mounts."""
+    from umlpy.vfs.mounts import Access, BindSpec
+    from umlpy.vfs.vfs import VfsConfig
+
+    std = (
+        BindSpec(b"/proc", b"/proc", Access.RW),
+        BindSpec(b"/dev", b"/dev", Access.RW),
+        BindSpec(b"/sys", b"/sys", Access.RO),
+    )
+    return VfsConfig(
+        state_dir=os.fsencode(state_dir),
+        root_access=Access.RO if read_only else Access.COW,
+        binds=std + tuple(binds),
+        tmpfs=(b"/dev/shm", *(os.fsencode(t) for t in tmpfs)),
+        hidden=tuple(os.fsencode(h) for h in hide),
+        fake_root=fake_root,
+    )
 
 
 def _scratch_setup(

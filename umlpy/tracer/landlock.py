@@ -88,7 +88,7 @@ class Applied:
 class Ruleset:
     """A ruleset fd ready for :meth:`restrict_self` in the child."""
 
-    def __init__(self, *, writable: Iterable[str] | None) -> None:
+    def __init__(self, *, writable: Iterable[str] | None, devices: Iterable[str] = DEVICE_WRITABLE) -> None:
         self.abi = abi_version()
         self.fd = -1
         self.applied = Applied(0, False, False)
@@ -109,7 +109,7 @@ class Ruleset:
         # Handled but never granted: device nodes open raw host devices.
         granted = write_mask & ~(FS_MAKE_CHAR | FS_MAKE_BLOCK)
         if writable is not None:
-            for path in [*writable, *DEVICE_WRITABLE]:
+            for path in [*writable, *devices]:
                 self._allow(path, granted)
         else:
             for name in _top_level_except_proc():

@@ -124,10 +124,16 @@ class SyscallContext:
         regs.rax = retval & 0xFFFFFFFFFFFFFFFF
         _ffi.setregs(self.tid, regs)
 
-    def set_args(self, args: dict[int, int]) -> None:
-        """Replace some argument registers before the host kernel runs the call."""
+    def set_args(self, args: dict[int, int], nr: int | None = None) -> None:
+        """Replace some argument registers (and the call, if ``nr``) before the host kernel runs it.
+
+        A changed number is not re-trapped: after a SECCOMP_RET_TRACE stop the
+        kernel re-runs the filter but lets a second TRACE through.
+        """
         regs = self._tracer.scratch_regs()
         _ffi.getregs(self.tid, regs)
+        if nr is not None:
+            regs.orig_rax = nr
         names = _ARG_REGS_I386 if self.arch == _ffi.AUDIT_ARCH_I386 else _ARG_REGS_X86_64
         for i, v in args.items():
             setattr(regs, names[i], v & 0xFFFFFFFFFFFFFFFF)

@@ -48,9 +48,10 @@ from umlpy.vfs.resolve import Node, NodeKind, ResolveFlag, resolve
 
 log = logging.getLogger(__name__)
 
-MagicLinks = Callable[[bytes], "tuple[NodeKind, bytes] | None"]
+MagicLinks = Callable[[bytes], "tuple[NodeKind | None, bytes] | None"]
 """Per-task answers for ``/proc/self/...``: guest path -> (SYMLINK or
-MAGICLINK, target), or None for an ordinary path."""
+MAGICLINK, target), ``(None, b"")`` for a path the task must not see
+(another sandbox's /proc/PID), or None for an ordinary path."""
 
 
 class FsView(Protocol):
@@ -102,16 +103,18 @@ class _Magic:
 
     vfs: Vfs
     magic: MagicLinks
-    cache: dict[bytes, tuple[NodeKind, bytes] | None] = field(default_factory=dict)
+    cache: dict[bytes, tuple[NodeKind | None, bytes] | None] = field(default_factory=dict)
 
-    def _ask(self, guest: bytes) -> tuple[NodeKind, bytes] | None:
+    def _ask(self, guest: bytes) -> tuple[NodeKind | None, bytes] | None:
         if guest not in self.cache:
             self.cache[guest] = self.magic(guest)
         return self.cache[guest]
 
     def lstat(self, path: bytes) -> Node | None:
         m = self._ask(path)
-        return Node(m[0], b"magic") if m else self.vfs.lstat(path)
+        if m is None:
+            return self.vfs.lstat(path)
+        return None if m[0] is None else Node(m[0], b"magic")
 
     def readlink(self, path: bytes) -> bytes:
         m = self._ask(path)
@@ -246,6 +249,21 @@ class Vfs:
         if ov is None:
             return Location(old.mount, old.rel).host, Location(new.mount, new.rel).host
         return ov.prepare_rename(old.rel, new.rel, noreplace=noreplace, exchange=exchange)
+
+    def prepare_dir(self, res: Resolved) -> bytes:
+        """A directory the host kernel may create unnamed files in (O_TMPFILE):
+        copied up in a copy-on-write mount."""
+        ov = self._writable(res)
+        if ov is None:
+            return res.host if res.host is not None else Location(res.mount, res.rel).host
+        return ov.copy_up(res.rel)
+
+    def writable_hosts(self) -> list[bytes]:
+        """Host directories guest writes may land in (the Landlock allow-list)."""
+        out = [p for ov in self.overlays.values() for p in (ov.upper, ov.work)]
+        out += [m.host for m in self.mounts.mounts if m.kind is MountKind.TMPFS]
+        out += [m.host for m in self.mounts.mounts if m.kind is MountKind.BIND and m.access is Access.RW]
+        return out
 
     def fake_chown(self, res: Resolved, uid: int, gid: int) -> None:
         ov = self._writable(res)

@@ -19,7 +19,7 @@ from typing import Protocol
 from umlpy.tracer import _ffi
 from umlpy.tracer.loop import SyscallContext
 from umlpy.tracer.stops import Exited, Killed
-from umlpy.vkernel import scratch
+from umlpy.vkernel import fs, scratch
 from umlpy.vkernel.inject import Injector
 from umlpy.vkernel.outcome import Deny, Emulate, GuestError, Outcome, Pass, Rewrite
 from umlpy.vkernel.state import Denial, Kernel
@@ -196,6 +196,10 @@ class VirtualKernel:
         entry = BY_NR.get(ctx.nr)
         if entry is None:
             return Deny(errno.ENOSYS, "unknown or x32 syscall number")
+        if self.k.vfs is not None:
+            fh = fs.HANDLERS.get(entry.name)
+            if fh is not None:
+                return fh(self.k, ctx)
         if entry.trap is Trap.REFUSED:
             return Deny(entry.errno, entry.note)
         if entry.handler is not None and entry.trap is not Trap.NATIVE:
@@ -215,8 +219,8 @@ class VirtualKernel:
                 self.k.record_denial(Denial(ctx.tid, _abi(ctx), _name(ctx), err, reason))
                 log.info("denied %s (tid %d): %s", _name(ctx), ctx.tid, reason)
                 ctx.skip(-err)
-            case Rewrite(args, on_exit):
-                ctx.set_args(dict(args))
+            case Rewrite(args, on_exit, nr):
+                ctx.set_args(dict(args), nr)
                 if on_exit is not None:
                     ctx.on_exit(on_exit)
 

@@ -83,7 +83,7 @@ def sys_metadata(k: Kernel, ctx: SyscallContext) -> Outcome:
         where = os.readlink(f"/proc/self/fd/{ref}")
         if not _beneath(where, k.writable):
             return Deny(errno.EPERM, f"{name} of {where}: outside the writable paths")
-        _apply(name, ctx, ref, nofollow)
+        apply(name, ctx, ref, nofollow)
     except OSError as e:
         raise GuestError(e.errno or errno.EPERM) from None
     finally:
@@ -125,7 +125,7 @@ def _beneath(path: str, roots: tuple[str, ...]) -> bool:
     return any(path == r or path.startswith(r.rstrip("/") + "/") for r in roots)
 
 
-def _apply(name: str, ctx: SyscallContext, ref: int, nofollow: bool) -> None:
+def apply(name: str, ctx: SyscallContext, ref: int, nofollow: bool) -> None:
     a = ctx.args
     st = os.fstat(ref) if not nofollow else os.stat(f"/proc/self/fd/{ref}", follow_symlinks=False)
     is_link = stat.S_ISLNK(st.st_mode)

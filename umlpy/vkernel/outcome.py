@@ -20,11 +20,13 @@ class Pass:
 class Rewrite:
     """Run the call with some argument registers replaced (index -> value).
 
-    ``on_exit`` sees the host's return value and may replace it.
+    ``on_exit`` sees the host's return value and may replace it; ``nr``
+    replaces the call itself (openat -> openat2).
     """
 
     args: tuple[tuple[int, int], ...]
     on_exit: Callable[[int], int | None] | None = None
+    nr: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

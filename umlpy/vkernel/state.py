@@ -15,6 +15,7 @@ from umlpy.vkernel.arch import x86_64
 from umlpy.vkernel.task import Task
 
 if TYPE_CHECKING:
+    from umlpy.vfs.vfs import Vfs
     from umlpy.vnet.stack import VirtualNetwork
 
 MAX_DENIAL_RECORDS = 1000
@@ -37,6 +38,7 @@ class Kernel:
     vnet_factory: Callable[[], VirtualNetwork] | None = None
     _vnet: VirtualNetwork | None = None
     writable: tuple[str, ...] | None = None  # host writes limited to these (see umlpy.vkernel.meta)
+    vfs: Vfs | None = None  # the guest's filesystem view (None: the host's, untranslated)
     tasks: dict[int, Task] = field(default_factory=dict)
     forking: set[int] = field(default_factory=set)  # tids with a fork/clone in flight
     ipc_ids: dict[str, set[int]] = field(default_factory=dict)  # SysV ids the guest created

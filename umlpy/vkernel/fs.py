@@ -1,0 +1,840 @@
+"""The file family: every path the guest names goes through the virtual filesystem.
+
+Theory of operation (PRoot's pipeline, with gVisor's rule that the host
+kernel never reads a path the guest can still change):
+
+1. The handler reads the path from guest memory *once*, and resolves it in
+   the guest's view (:meth:`umlpy.vfs.Vfs.resolve`): relative paths start at
+   the guest path of the task's cwd or dirfd, which are read back from the
+   host (``/proc/TID/cwd``, ``/proc/TID/fd/N``) and mapped with
+   :meth:`~umlpy.vfs.Vfs.to_guest` — so fchdir, dup, fork and SCM_RIGHTS need
+   no bookkeeping here.
+2. Write intents (O_CREAT, O_TRUNC, mkdir, unlink, rename, chmod...) go
+   through :meth:`~umlpy.vfs.Vfs.prepare_write`: copy-up, whiteouts,
+   permission checks the host would have made on the lower file.
+3. The resulting *host* path is placed in the task's sealed scratch region
+   (:mod:`umlpy.vkernel.scratch`) and the path register points there; the
+   dirfd becomes irrelevant (the path is absolute).  Deletions the vfs
+   completed itself (a lower-only file: just a whiteout) are emulated.
+4. Every open becomes ``openat2`` with ``RESOLVE_NO_SYMLINKS``: the host
+   path has no symlink in it (the resolver followed them all in the guest
+   view), so a symlink the guest plants in its upper layer while the call is
+   in flight makes the open fail (ELOOP) instead of leaving the sandbox.
+   Other calls on upper paths are backed by Landlock: writes can only land
+   beneath the state directory and the read-write binds.
+5. Results that carry paths come back in guest terms: getcwd and readlink
+   of ``/proc/PID/{cwd,exe,root,fd/N}`` are emulated, directory listings are
+   merged by the vfs (getdents64 is emulated, the position kept in the
+   kernel's own file offset so fork-shared fds and seekdir stay right), and
+   stat results show the owner/mode overrides of copied-up files.
+
+/proc: ``/proc/self`` and ``/proc/thread-self`` resolve to the calling
+task, ``/proc/PID`` of a process outside the sandbox does not exist (and is
+not listed), and ``/proc/PID/mem`` never opens for writing (a ptracer-style
+write through it ignores page protections and seals: it could change the
+scratch region).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from umlpy.tracer import _ffi
+from umlpy.tracer.loop import SyscallContext
+from umlpy.vfs import paths
+from umlpy.vfs.errors import VfsError
+from umlpy.vfs.mounts import MountKind
+from umlpy.vfs.overlay import WriteIntent
+from umlpy.vfs.resolve import NodeKind, ResolveFlag
+from umlpy.vkernel import process, scratch
+from umlpy.vkernel.args import AT_FDCWD, s32
+from umlpy.vkernel.outcome import Deny, Emulate, GuestError, Outcome, Rewrite
+
+if TYPE_CHECKING:
+    from umlpy.vfs.meta import FakeMeta
+    from umlpy.vfs.vfs import Resolved, Vfs
+    from umlpy.vkernel.state import Kernel
+    from umlpy.vkernel.task import Task
+
+PATH_MAX = 4096
+AT_SYMLINK_NOFOLLOW = 0x100
+AT_REMOVEDIR = 0x200
+AT_SYMLINK_FOLLOW = 0x400
+AT_EMPTY_PATH = 0x1000
+
+O_ACCMODE, O_WRONLY, O_RDWR = 0o3, 0o1, 0o2
+O_CREAT, O_EXCL, O_TRUNC = 0o100, 0o200, 0o1000
+O_DIRECTORY, O_NOFOLLOW, O_PATH = 0o200000, 0o400000, 0o10000000
+O_LARGEFILE = 0o100000
+O_TMPFILE = 0o20000000 | O_DIRECTORY
+# Every flag openat(2) knows (include/linux/fcntl.h VALID_OPEN_FLAGS);
+# openat ignores the rest, openat2 would refuse them.
+VALID_OPEN_FLAGS = 0o3 | 0o100 | 0o200 | 0o400 | 0o1000 | 0o2000 | 0o4000 | 0o10000 | 0o20000 | 0o40000 \
+    | O_LARGEFILE | O_DIRECTORY | O_NOFOLLOW | 0o1000000 | 0o2000000 | 0o4000000 | O_PATH | 0o20000000
+RESOLVE_NO_SYMLINKS = 0x04
+RENAME_NOREPLACE, RENAME_EXCHANGE, RENAME_WHITEOUT = 1, 2, 4
+
+NR_OPENAT2 = 437
+
+W = WriteIntent
+
+
+@dataclass(slots=True)
+class _Call:
+    """One trapped file call: its task, the guest's view and the placements."""
+
+    k: Kernel
+    ctx: SyscallContext
+    task: Task
+    vfs: Vfs
+
+    def path(self, idx: int, *, allow_null: bool = False) -> bytes | None:
+        ptr = self.ctx.args[idx]
+        if ptr == 0 and allow_null:
+            return None
+        try:
+            return self.ctx.read_cstring(ptr, PATH_MAX - 1)
+        except OverflowError:
+            raise GuestError(errno.EFAULT) from None
+        except OSError as e:
+            raise GuestError(e.errno or errno.EFAULT) from None
+
+    def base(self, dirfd: int, path: bytes) -> bytes | None:
+        """The guest path relative names start at (None for absolute paths)."""
+        if path.startswith(b"/"):
+            return None
+        tid = self.ctx.tid
+        try:
+            host = os.readlink(f"/proc/{tid}/cwd" if dirfd == AT_FDCWD else f"/proc/{tid}/fd/{dirfd}")
+        except OSError:
+            raise GuestError(errno.ENOENT if dirfd == AT_FDCWD else errno.EBADF) from None
+        if not host.startswith("/"):
+            raise GuestError(errno.ENOTDIR)  # a pipe, socket or anonymous inode
+        guest = self.vfs.to_guest(os.fsencode(host))
+        if guest is None:
+            raise GuestError(errno.ENOENT, f"{host} is not in the guest's view")
+        return guest
+
+    def resolve(
+        self, dirfd_idx: int | None, path_idx: int, flags: ResolveFlag = ResolveFlag.NONE, *, path: bytes | None = None
+    ) -> Resolved:
+        raw = self.path(path_idx) if path is None else path
+        assert raw is not None
+        dirfd = s32(self.ctx.args[dirfd_idx]) if dirfd_idx is not None else AT_FDCWD
+        if not raw and not flags & ResolveFlag.EMPTY_PATH:
+            raise GuestError(errno.ENOENT)
+        base = self.base(dirfd, raw)
+        try:
+            return self.vfs.resolve(self.task.fs, base, raw, flags, magic=self.magic)
+        except VfsError as e:
+            raise GuestError(e.errno, str(e)) from None
+
+    def magic(self, guest: bytes) -> tuple[NodeKind | None, bytes] | None:
+        return proc_magic(self.k, self.vfs, self.task, guest)
+
+    def place(self, data: bytes) -> int:
+        return scratch.place(self.task, self.ctx, data)
+
+
+def _call(k: Kernel, ctx: SyscallContext) -> _Call:
+    task = k.tasks.get(ctx.tid)
+    if task is None or k.vfs is None:
+        raise GuestError(errno.ENOSYS, "not a guest task")
+    c = _Call(k, ctx, task, k.vfs)
+    # Probe first: creating the scratch region re-runs the handler, which
+    # must not have copied up or whited out anything yet.
+    c.place(b"")
+    return c
+
+
+def _vfs_errors(fn: Callable[[], bytes | None]) -> bytes | None:
+    try:
+        return fn()
+    except VfsError as e:
+        raise GuestError(e.errno, str(e)) from None
+
+
+# -- /proc ------------------------------------------------------------------------
+
+_PROC_LINKS = (b"cwd", b"exe", b"root")
+
+
+def proc_magic(k: Kernel, vfs: Vfs, task: Task, guest: bytes) -> tuple[NodeKind | None, bytes] | None:
+    """The per-task view of /proc (see the module docstring)."""
+    if not guest.startswith(b"/proc/"):
+        return None
+    parts = guest[6:].split(b"/")
+    who = parts[0]
+    if len(parts) == 1:
+        if who == b"self":
+            return NodeKind.SYMLINK, b"%d" % task.tgid
+        if who == b"thread-self":
+            return NodeKind.SYMLINK, b"%d/task/%d" % (task.tgid, task.tid)
+    if not who.isdigit():
+        return None
+    if int(who) not in k.tgids():
+        return None, b""  # not this sandbox's process: absent
+    rest = parts[1:]
+    if len(rest) >= 2 and rest[0] == b"task":
+        if not rest[1].isdigit() or int(rest[1]) not in k.tasks:
+            return None, b""
+        rest = rest[2:]
+    if not (rest in ([b"cwd"], [b"exe"], [b"root"]) or (len(rest) == 2 and rest[0] == b"fd" and rest[1].isdigit())):
+        return None
+    if rest == [b"root"]:
+        return NodeKind.MAGICLINK, task.fs.root if int(who) == task.tgid else b"/"
+    try:
+        host = os.readlink(guest)
+    except OSError:
+        return None
+    if not host.startswith(b"/"):
+        return NodeKind.MAGICLINK, host  # pipe:[N], socket:[N], anon_inode:...
+    g = vfs.to_guest(host)
+    return NodeKind.MAGICLINK, g if g is not None else b"(unreachable)" + host.rsplit(b"/", 1)[-1]
+
+
+def _proc_write_refused(res: Resolved) -> bool:
+    """/proc/PID/mem and /proc/PID/task/TID/mem never open for writing."""
+    return res.guest.startswith(b"/proc/") and res.guest.endswith(b"/mem")
+
+
+# -- opens --------------------------------------------------------------------------
+
+
+def _open(c: _Call, dirfd_idx: int | None, path_idx: int, flags: int, mode: int, resolve: int = 0) -> Outcome:
+    flags &= VALID_OPEN_FLAGS
+    create = bool(flags & O_CREAT)
+    tmpfile = flags & O_TMPFILE == O_TMPFILE
+    rf = ResolveFlag(resolve & 0x1F)
+    if flags & O_NOFOLLOW or (create and flags & O_EXCL):
+        rf |= ResolveFlag.NOFOLLOW
+    if create and not tmpfile:
+        rf |= ResolveFlag.MAY_CREATE
+    elif flags & O_DIRECTORY:
+        rf |= ResolveFlag.DIRECTORY
+    res = c.resolve(dirfd_idx, path_idx, rf)
+    acc = flags & O_ACCMODE
+    writes = (acc in (O_WRONLY, O_RDWR) or flags & O_TRUNC) and not flags & O_PATH
+    kernel_resolve = RESOLVE_NO_SYMLINKS
+    if res.node is None:
+        if res.must_be_dir or res.trailing_slash:
+            raise GuestError(errno.EISDIR)
+        host = _vfs_errors(lambda: c.vfs.prepare_write(res, W.CREATE))
+    elif create and flags & O_EXCL:
+        raise GuestError(errno.EEXIST)
+    elif res.node.kind is NodeKind.MAGICLINK:
+        host, kernel_resolve = res.guest, 0  # /proc/PID/fd/N of a pipe: the kernel reopens it
+    elif tmpfile:
+        if res.node.kind is not NodeKind.DIR:
+            raise GuestError(errno.ENOTDIR)
+        host = _vfs_errors(lambda: c.vfs.prepare_dir(res))
+    elif writes:
+        if _proc_write_refused(res):
+            return Deny(errno.EACCES, f"{res.guest!r} opened for writing")
+        if res.node.kind is NodeKind.DIR:
+            raise GuestError(errno.EISDIR)
+        host = _vfs_errors(lambda: c.vfs.prepare_write(res, W.WRITE))
+    else:
+        host = res.host
+    if host is None:
+        raise GuestError(errno.ENOENT)
+    if res.guest.startswith(b"/proc/"):
+        kernel_resolve = 0  # /proc/PID/... is the kernel's, not the guest's to change
+    if not (create or tmpfile):
+        mode = 0
+    how = struct.pack("<QQQ", flags | O_LARGEFILE, mode & 0o7777, kernel_resolve)
+    path_addr = c.place(host + b"\0")
+    how_addr = c.place(how)
+    return Rewrite(((0, AT_FDCWD), (1, path_addr), (2, how_addr), (3, len(how))), nr=NR_OPENAT2)
+
+
+def sys_open(k: Kernel, ctx: SyscallContext) -> Outcome:
+    a = ctx.args
+    return _open(_call(k, ctx), None, 0, a[1] & 0xFFFFFFFF, a[2])
+
+
+def sys_creat(k: Kernel, ctx: SyscallContext) -> Outcome:
+    return _open(_call(k, ctx), None, 0, O_CREAT | O_WRONLY | O_TRUNC, ctx.args[1])
+
+
+def sys_openat(k: Kernel, ctx: SyscallContext) -> Outcome:
+    a = ctx.args
+    return _open(_call(k, ctx), 0, 1, a[2] & 0xFFFFFFFF, a[3])
+
+
+def sys_openat2(k: Kernel, ctx: SyscallContext) -> Outcome:
+    c = _call(k, ctx)
+    size = ctx.args[3]
+    if size < 24 or size > 4096:
+        raise GuestError(errno.EINVAL)
+    raw = ctx.read(ctx.args[2], size)
+    if any(raw[24:]):
+        raise GuestError(errno.E2BIG)
+    flags, mode, resolve = struct.unpack_from("<QQQ", raw)
+    if flags & ~VALID_OPEN_FLAGS or resolve & ~0x1F or (mode and not flags & (O_CREAT | O_TMPFILE)) or mode & ~0o7777:
+        raise GuestError(errno.EINVAL)
+    return _open(c, 0, 1, flags, mode, resolve)
+
+
+# -- lookups that only read ---------------------------------------------------------
+
+
+def _rewrite_path(c: _Call, path_idx: int, host: bytes | None, *, on_exit: Callable[[int], int | None] | None = None
+                  ) -> Outcome:
+    if host is None:
+        raise GuestError(errno.ENOENT)
+    return Rewrite(((path_idx, c.place(host + b"\0")),), on_exit)
+
+
+def _at_flags(flags: int, *, follow_default: bool = True) -> ResolveFlag:
+    rf = ResolveFlag.NONE
+    if flags & AT_SYMLINK_NOFOLLOW or not follow_default:
+        rf |= ResolveFlag.NOFOLLOW
+    if flags & AT_EMPTY_PATH:
+        rf |= ResolveFlag.EMPTY_PATH
+    return rf
+
+
+# name -> (dirfd arg, path arg, at-flags arg, follows by default)
+_LOOKUPS: dict[str, tuple[int | None, int, int | None, bool]] = {
+    "stat": (None, 0, None, True),
+    "lstat": (None, 0, None, False),
+    "newfstatat": (0, 1, 3, True),
+    "statx": (0, 1, 2, True),
+    "access": (None, 0, None, True),
+    "faccessat": (0, 1, None, True),
+    "faccessat2": (0, 1, 3, True),
+    "statfs": (None, 0, None, True),
+    "getxattr": (None, 0, None, True),
+    "lgetxattr": (None, 0, None, False),
+    "listxattr": (None, 0, None, True),
+    "llistxattr": (None, 0, None, False),
+    "getxattrat": (0, 1, 2, True),
+    "listxattrat": (0, 1, 2, True),
+    "file_getattr": (0, 1, 4, True),
+    "chdir": (None, 0, None, True),
+    "execve": (None, 0, None, True),
+    "execveat": (0, 1, 4, True),
+    "inotify_add_watch": (None, 1, None, True),
+}
+_STATS = {"stat": 1, "lstat": 1, "newfstatat": 2}  # name -> struct stat buffer arg
+
+
+def sys_lookup(k: Kernel, ctx: SyscallContext) -> Outcome:
+    """Calls that name a path and change nothing: translate it."""
+    c = _call(k, ctx)
+    name = k.name_of(ctx.nr)
+    dirfd_idx, path_idx, flags_idx, follow = _LOOKUPS[name]
+    flags = ctx.args[flags_idx] & 0xFFFFFFFF if flags_idx is not None else 0
+    if name == "inotify_add_watch":
+        follow = not flags & 0x02000000  # IN_DONT_FOLLOW
+        flags = 0
+    rf = _at_flags(flags, follow_default=follow)
+    if name in ("chdir", "execve", "execveat"):
+        rf |= ResolveFlag.DIRECTORY if name == "chdir" else ResolveFlag.NONE
+    raw = c.path(path_idx)
+    assert raw is not None
+    if not raw and flags & AT_EMPTY_PATH:
+        # The fd itself; the empty string still goes through the scratch
+        # region, or a racing thread could turn it into a path.
+        return Rewrite(((path_idx, c.place(b"\0")),))
+    res = c.resolve(dirfd_idx, path_idx, rf, path=raw)
+    if name in ("execve", "execveat"):
+        process.sys_execve(k, ctx)
+        if c.task.exec_path is not None:
+            c.task.exec_path = os.fsdecode(res.guest)
+    host = res.guest if res.node is not None and res.node.kind is NodeKind.MAGICLINK else res.host
+    on_exit = None
+    meta = c.vfs.meta_of(res) if res.node is not None else None
+    if meta is not None and name in _STATS:
+        on_exit = _fix_stat(ctx, ctx.args[_STATS[name]], meta)
+    elif meta is not None and name == "statx":
+        on_exit = _fix_statx(ctx, ctx.args[4], meta)
+    return _rewrite_path(c, path_idx, host, on_exit=on_exit)
+
+
+def _fix_stat(ctx: SyscallContext, buf: int, meta: FakeMeta) -> Callable[[int], int | None]:
+    """Show the owner/mode overrides of a copied-up file in struct stat (x86-64)."""
+
+    def fix(ret: int) -> None:
+        if ret == 0:
+            try:
+                mode, uid, gid = struct.unpack("<III", ctx.read(buf + 24, 12))
+                ctx.write(buf + 24, struct.pack("<III", *_apply_meta(meta, mode, uid, gid)))
+            except OSError:
+                pass
+
+    return fix
+
+
+def _fix_statx(ctx: SyscallContext, buf: int, meta: FakeMeta) -> Callable[[int], int | None]:
+    """The same for struct statx (uid, gid at 20; 16-bit mode at 28)."""
+
+    def fix(ret: int) -> None:
+        if ret == 0:
+            try:
+                uid, gid, mode = struct.unpack("<IIH", ctx.read(buf + 20, 10))
+                m, u, g = _apply_meta(meta, mode, uid, gid)
+                ctx.write(buf + 20, struct.pack("<IIH", u, g, m & 0xFFFF))
+            except OSError:
+                pass
+
+    return fix
+
+
+def _apply_meta(meta: FakeMeta, mode: int, uid: int, gid: int) -> tuple[int, int, int]:
+    if meta.mode is not None:
+        mode = (mode & ~0o7777) | (meta.mode & 0o7777)
+    return mode, uid if meta.uid is None else meta.uid, gid if meta.gid is None else meta.gid
+
+
+def sys_readlink(k: Kernel, ctx: SyscallContext) -> Outcome:
+    """readlink(2)/readlinkat(2): symlinks read as stored; magic links answered."""
+    c = _call(k, ctx)
+    at = k.name_of(ctx.nr) == "readlinkat"
+    path_idx, buf, size = (1, ctx.args[2], ctx.args[3]) if at else (0, ctx.args[1], ctx.args[2])
+    size = s32(size)
+    if size <= 0:
+        raise GuestError(errno.EINVAL)
+    raw = c.path(path_idx)
+    assert raw is not None
+    res = c.resolve(0 if at else None, path_idx, ResolveFlag.NOFOLLOW | ResolveFlag.EMPTY_PATH, path=raw)
+    node = res.node
+    if node is not None and node.kind in (NodeKind.MAGICLINK, NodeKind.SYMLINK) and res.guest.startswith(b"/proc/"):
+        m = c.magic(res.guest)
+        if m is not None and m[0] is not None:
+            out = m[1][:size]
+            try:
+                ctx.write(buf, out)
+            except OSError:
+                raise GuestError(errno.EFAULT) from None
+            return Emulate(len(out))
+    if not raw:
+        return Rewrite(((path_idx, c.place(b"\0")),))
+    return _rewrite_path(c, path_idx, res.host)
+
+
+def sys_getcwd(k: Kernel, ctx: SyscallContext) -> Outcome:
+    """getcwd(2): the guest path of the task's cwd."""
+    c = _call(k, ctx)
+    try:
+        host = os.readlink(f"/proc/{ctx.tid}/cwd")
+    except OSError:
+        raise GuestError(errno.ENOENT) from None
+    guest = c.vfs.to_guest(os.fsencode(host)) if host.startswith("/") and not host.endswith(" (deleted)") else None
+    if guest is None:
+        raise GuestError(errno.ENOENT, "cwd outside the guest's view")
+    root = c.task.fs.root
+    if root != b"/":
+        guest = b"/" + paths.relative_to(guest, root) if paths.is_within(guest, root) else None
+        if guest is None:
+            raise GuestError(errno.ENOENT)
+    out = guest + b"\0"
+    if len(out) > ctx.args[1]:
+        raise GuestError(errno.ERANGE)
+    try:
+        ctx.write(ctx.args[0], out)
+    except OSError:
+        raise GuestError(errno.EFAULT) from None
+    return Emulate(len(out))
+
+
+# -- namespace changes -------------------------------------------------------------
+
+_CREATE = ResolveFlag.NOFOLLOW | ResolveFlag.MAY_CREATE
+
+
+def _prepare(c: _Call, res: Resolved, intent: WriteIntent) -> bytes | None:
+    if res.mount.kind is MountKind.BIND and res.mount.guest == b"/dev" and intent is not W.WRITE:
+        raise GuestError(errno.EACCES, "/dev is the host's: only its existing nodes are writable")
+    return _vfs_errors(lambda: c.vfs.prepare_write(res, intent))
+
+
+def _create(c: _Call, dirfd_idx: int | None, path_idx: int, intent: WriteIntent) -> Outcome:
+    res = c.resolve(dirfd_idx, path_idx, _CREATE)
+    if res.node is not None:
+        raise GuestError(errno.EEXIST)
+    if intent is not W.MKDIR and (res.trailing_slash or res.must_be_dir):
+        raise GuestError(errno.ENOENT)
+    return _rewrite_path(c, path_idx, _prepare(c, res, intent))
+
+
+def sys_mkdir(k: Kernel, ctx: SyscallContext) -> Outcome:
+    at = k.name_of(ctx.nr) == "mkdirat"
+    return _create(_call(k, ctx), 0 if at else None, 1 if at else 0, W.MKDIR)
+
+
+def sys_mknod(k: Kernel, ctx: SyscallContext) -> Outcome:
+    at = k.name_of(ctx.nr) == "mknodat"
+    kind = stat.S_IFMT(ctx.args[2 if at else 1] & 0xFFFFFFFF)
+    if kind in (stat.S_IFCHR, stat.S_IFBLK):
+        return Deny(errno.EPERM, "device nodes would open raw host devices")
+    return _create(_call(k, ctx), 0 if at else None, 1 if at else 0, W.CREATE)
+
+
+def sys_symlink(k: Kernel, ctx: SyscallContext) -> Outcome:
+    """symlink(2)/symlinkat(2): the target is guest text, stored as is."""
+    at = k.name_of(ctx.nr) == "symlinkat"
+    c = _call(k, ctx)
+    target = c.path(0)
+    assert target is not None
+    if not target:
+        raise GuestError(errno.ENOENT)
+    out = _create(c, 1 if at else None, 2 if at else 1, W.CREATE)
+    assert isinstance(out, Rewrite)
+    # The kernel must read our copy of the target too.
+    return Rewrite(((0, c.place(target + b"\0")), *out.args))
+
+
+def _remove(c: _Call, dirfd_idx: int | None, path_idx: int, intent: WriteIntent) -> Outcome:
+    res = c.resolve(dirfd_idx, path_idx, ResolveFlag.NOFOLLOW)
+    if intent is W.RMDIR and res.last.name in ("DOT", "ROOT"):
+        raise GuestError(errno.EINVAL if res.last.name == "DOT" else errno.EBUSY)
+    if intent is W.RMDIR and res.last.name == "DOTDOT":
+        raise GuestError(errno.ENOTEMPTY)
+    if intent is W.UNLINK and res.trailing_slash:
+        raise GuestError(errno.EISDIR if res.node is not None and res.node.kind is NodeKind.DIR else errno.ENOTDIR)
+    host = _prepare(c, res, intent)
+    if host is None:
+        return Emulate(0)  # a whiteout was all it took
+    return _rewrite_path(c, path_idx, host)
+
+
+def sys_unlink(k: Kernel, ctx: SyscallContext) -> Outcome:
+    return _remove(_call(k, ctx), None, 0, W.UNLINK)
+
+
+def sys_rmdir(k: Kernel, ctx: SyscallContext) -> Outcome:
+    return _remove(_call(k, ctx), None, 0, W.RMDIR)
+
+
+def sys_unlinkat(k: Kernel, ctx: SyscallContext) -> Outcome:
+    flags = ctx.args[2] & 0xFFFFFFFF
+    if flags & ~AT_REMOVEDIR:
+        raise GuestError(errno.EINVAL)
+    return _remove(_call(k, ctx), 0, 1, W.RMDIR if flags & AT_REMOVEDIR else W.UNLINK)
+
+
+def sys_rename(k: Kernel, ctx: SyscallContext) -> Outcome:
+    """rename(2), renameat(2), renameat2(2) with NOREPLACE and EXCHANGE."""
+    c = _call(k, ctx)
+    name = k.name_of(ctx.nr)
+    if name == "rename":
+        od, op, nd, np_, flags = None, 0, None, 1, 0
+    else:
+        od, op, nd, np_ = 0, 1, 2, 3
+        flags = ctx.args[4] & 0xFFFFFFFF if name == "renameat2" else 0
+    if flags & RENAME_WHITEOUT:
+        return Deny(errno.EPERM, "RENAME_WHITEOUT makes a device node")
+    if flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE) or (flags & RENAME_NOREPLACE and flags & RENAME_EXCHANGE):
+        raise GuestError(errno.EINVAL)
+    old = c.resolve(od, op, ResolveFlag.NOFOLLOW)
+    new = c.resolve(nd, np_, _CREATE)
+    for r in (old, new):
+        if r.last.name in ("DOT", "DOTDOT", "ROOT"):
+            raise GuestError(errno.EBUSY if r.last.name == "ROOT" else errno.EINVAL)
+        if r.mount.kind is MountKind.BIND and r.mount.guest == b"/dev":
+            raise GuestError(errno.EACCES)
+    if old.guest == new.guest:
+        return Emulate(0)
+    try:
+        ho, hn = c.vfs.prepare_rename(
+            old, new, noreplace=bool(flags & RENAME_NOREPLACE), exchange=bool(flags & RENAME_EXCHANGE)
+        )
+    except VfsError as e:
+        raise GuestError(e.errno, str(e)) from None
+    return Rewrite(((op, c.place(ho + b"\0")), (np_, c.place(hn + b"\0"))))
+
+
+def sys_link(k: Kernel, ctx: SyscallContext) -> Outcome:
+    c = _call(k, ctx)
+    at = k.name_of(ctx.nr) == "linkat"
+    flags = ctx.args[4] & 0xFFFFFFFF if at else 0
+    if flags & ~(AT_SYMLINK_FOLLOW | AT_EMPTY_PATH):
+        raise GuestError(errno.EINVAL)
+    if flags & AT_EMPTY_PATH:
+        return Deny(errno.EPERM, "linkat(AT_EMPTY_PATH) of an fd")
+    op, np_ = (1, 3) if at else (0, 1)
+    old = c.resolve(0 if at else None, op, ResolveFlag.NONE if flags & AT_SYMLINK_FOLLOW else ResolveFlag.NOFOLLOW)
+    new = c.resolve(2 if at else None, np_, _CREATE)
+    if new.node is not None:
+        raise GuestError(errno.EEXIST)
+    if old.mount != new.mount:
+        raise GuestError(errno.EXDEV)
+    ho = _prepare(c, old, W.LINK_SOURCE)
+    hn = _prepare(c, new, W.CREATE)
+    if ho is None or hn is None:
+        raise GuestError(errno.ENOENT)
+    return Rewrite(((op, c.place(ho + b"\0")), (np_, c.place(hn + b"\0")), *(((4, flags),) if at else ())))
+
+
+def sys_truncate(k: Kernel, ctx: SyscallContext) -> Outcome:
+    c = _call(k, ctx)
+    res = c.resolve(None, 0)
+    if res.node is not None and res.node.kind is NodeKind.DIR:
+        raise GuestError(errno.EISDIR)
+    return _rewrite_path(c, 0, _prepare(c, res, W.WRITE))
+
+
+# -- metadata -------------------------------------------------------------------------
+
+# name -> (dirfd arg, path arg, at-flags arg, follows by default, intent)
+_META: dict[str, tuple[int | None, int, int | None, bool, WriteIntent]] = {
+    "chmod": (None, 0, None, True, W.CHMOD),
+    "fchmodat": (0, 1, None, True, W.CHMOD),
+    "fchmodat2": (0, 1, 3, True, W.CHMOD),
+    "chown": (None, 0, None, True, W.CHOWN),
+    "lchown": (None, 0, None, False, W.CHOWN),
+    "fchownat": (0, 1, 4, True, W.CHOWN),
+    "utime": (None, 0, None, True, W.UTIMES),
+    "utimes": (None, 0, None, True, W.UTIMES),
+    "futimesat": (0, 1, None, True, W.UTIMES),
+    "utimensat": (0, 1, 3, True, W.UTIMES),
+    "setxattr": (None, 0, None, True, W.XATTR),
+    "lsetxattr": (None, 0, None, False, W.XATTR),
+    "removexattr": (None, 0, None, True, W.XATTR),
+    "lremovexattr": (None, 0, None, False, W.XATTR),
+    "setxattrat": (0, 1, 2, True, W.XATTR),
+    "removexattrat": (0, 1, 2, True, W.XATTR),
+    "file_setattr": (0, 1, 4, True, W.XATTR),
+}
+_TIMES_ARG = {"utime": 1, "utimes": 1, "futimesat": 2, "utimensat": 2}
+
+
+def sys_meta(k: Kernel, ctx: SyscallContext) -> Outcome:
+    """chmod/chown/utimes/xattr by path: on the copied-up file (or recorded, under fake root)."""
+    c = _call(k, ctx)
+    name = k.name_of(ctx.nr)
+    dirfd_idx, path_idx, flags_idx, follow, intent = _META[name]
+    if name == "utimensat" and ctx.args[1] == 0:
+        return _fd_meta(c, name, s32(ctx.args[0]))  # futimens(fd)
+    flags = ctx.args[flags_idx] & 0xFFFFFFFF if flags_idx is not None else 0
+    raw = c.path(path_idx)
+    assert raw is not None
+    if not raw and flags & AT_EMPTY_PATH:
+        return _fd_meta(c, name, s32(ctx.args[0]))
+    res = c.resolve(dirfd_idx, path_idx, _at_flags(flags, follow_default=follow), path=raw)
+    if intent is W.UTIMES and _times_are_now(ctx, name):
+        intent = W.UTIMES_NOW
+    if c.vfs.config.fake_root and intent in (W.CHMOD, W.CHOWN):
+        return _fake(c, name, res)
+    return _rewrite_path(c, path_idx, _prepare(c, res, intent))
+
+
+def _times_are_now(ctx: SyscallContext, name: str) -> bool:
+    ptr = ctx.args[_TIMES_ARG[name]]
+    if ptr == 0:
+        return True
+    if name != "utimensat":
+        return False
+    try:
+        _, n1, _, n2 = struct.unpack("<qqqq", ctx.read(ptr, 32))
+    except OSError:
+        return False
+    utime_now = (1 << 30) - 1
+    return bool(n1 == utime_now and n2 == utime_now)
+
+
+def _fake(c: _Call, name: str, res: Resolved) -> Outcome:
+    a = c.ctx.args
+    try:
+        if "chmod" in name:
+            c.vfs.fake_chmod(res, a[2 if "at" in name else 1] & 0o7777)
+        else:
+            i = 2 if name == "fchownat" else 1
+            c.vfs.fake_chown(res, s32(a[i]), s32(a[i + 1]))
+    except VfsError as e:
+        raise GuestError(e.errno, str(e)) from None
+    return Emulate(0)
+
+
+_FD_META = {
+    "fchmod": W.CHMOD, "fchown": W.CHOWN, "fsetxattr": W.XATTR, "fremovexattr": W.XATTR,
+    "utimensat": W.UTIMES, "fchmodat": W.CHMOD, "fchmodat2": W.CHMOD, "fchownat": W.CHOWN,
+}
+
+
+def sys_fd_meta(k: Kernel, ctx: SyscallContext) -> Outcome:
+    """fchmod/fchown/fsetxattr/fremovexattr: they work through read-only fds,
+    so an fd opened on a lower (host) file must not reach it."""
+    c = _call(k, ctx)
+    return _fd_meta(c, k.name_of(ctx.nr), s32(ctx.args[0]))
+
+
+def _fd_meta(c: _Call, name: str, fd: int) -> Outcome:
+    """Done by the tracer on its own copy of the fd (the object checked is
+    the object changed): directly when it lies where the guest may write,
+    else on the copied-up file."""
+    from umlpy.vkernel import meta as host_meta
+
+    try:
+        ref = _ffi.grab_fd(c.ctx.tid, fd, c.task.tgid)
+    except OSError as e:
+        raise GuestError(e.errno or errno.EBADF) from None
+    try:
+        where = os.readlink(f"/proc/self/fd/{ref}").encode()
+        if not where.startswith(b"/") or where.startswith((b"/proc/", b"/dev/")):
+            return Deny(errno.EPERM, f"{name} of {where!r}")
+        intent = _FD_META.get(name, W.XATTR)
+        if intent is W.UTIMES and _times_are_now(c.ctx, name):
+            intent = W.UTIMES_NOW
+        guest = c.vfs.to_guest(where)
+        if c.vfs.config.fake_root and intent in (W.CHMOD, W.CHOWN) and guest is not None:
+            return _fake(c, name, c.vfs.locate(guest))
+        if any(paths.is_within(where, w) for w in c.vfs.writable_hosts()):
+            host_meta.apply(name, c.ctx, ref, False)
+            return Emulate(0)
+        if guest is None:
+            return Deny(errno.EPERM, f"{name} of a file outside the guest's view")
+        res = c.vfs.locate(guest)
+        up = _prepare(c, res, intent)
+        if up is None:
+            raise GuestError(errno.ENOENT)
+        fd2 = os.open(up, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
+        try:
+            host_meta.apply(name, c.ctx, fd2, False)
+        finally:
+            os.close(fd2)
+        return Emulate(0)
+    except OSError as e:
+        raise GuestError(e.errno or errno.EPERM) from None
+    finally:
+        os.close(ref)
+
+
+def sys_chroot(k: Kernel, ctx: SyscallContext) -> Outcome:
+    """chroot(2): virtualized under fake root (the guest's root moves), else EPERM as for any user."""
+    c = _call(k, ctx)
+    if not c.vfs.config.fake_root and os.geteuid() != 0:
+        raise GuestError(errno.EPERM)
+    res = c.resolve(None, 0, ResolveFlag.DIRECTORY)
+    c.task.fs.root = res.guest
+    return Emulate(0)
+
+
+# -- directory listings ---------------------------------------------------------------
+
+_DT = {NodeKind.DIR: 4, NodeKind.REG: 8, NodeKind.SYMLINK: 10}
+_listings: dict[tuple[int, int], list[tuple[bytes, int, int]]] = {}
+
+
+def sys_getdents(k: Kernel, ctx: SyscallContext) -> Outcome:
+    """getdents64(2)/getdents(2): the merged, filtered listing from the vfs.
+
+    The index into the listing lives in the kernel's file offset (set by
+    the tracer through its copy of the fd), so it is shared across fork like
+    the real one and lseek/rewinddir work.
+    """
+    c = _call(k, ctx)
+    fd, buf, count = s32(ctx.args[0]), ctx.args[1], ctx.args[2] & 0xFFFFFFFF
+    legacy = k.name_of(ctx.nr) == "getdents"
+    try:
+        ref = _ffi.grab_fd(ctx.tid, fd, c.task.tgid)
+    except OSError as e:
+        raise GuestError(e.errno or errno.EBADF) from None
+    try:
+        st = os.fstat(ref)
+        if not stat.S_ISDIR(st.st_mode):
+            raise GuestError(errno.ENOTDIR)
+        where = os.readlink(f"/proc/self/fd/{ref}").encode()
+        guest = c.vfs.to_guest(where) if where.startswith(b"/") else None
+        if guest is None:
+            raise GuestError(errno.ENOENT)
+        pos = os.lseek(ref, 0, os.SEEK_CUR)
+        key = (st.st_dev, st.st_ino)
+        entries = _listings.get(key)
+        if pos == 0 or entries is None:
+            entries = _listing(c, guest, st)
+            _listings[key] = entries
+        out = bytearray()
+        i = pos
+        while i < len(entries):
+            name, ino, dt = entries[i]
+            rec = _dirent(name, ino, i + 1, dt, legacy)
+            if len(out) + len(rec) > count:
+                break
+            out += rec
+            i += 1
+        if not out and i < len(entries):
+            raise GuestError(errno.EINVAL)
+        if out:
+            ctx.write(buf, bytes(out))
+        os.lseek(ref, i, os.SEEK_SET)
+        if i >= len(entries):
+            _listings.pop(key, None)
+        return Emulate(len(out))
+    except OSError as e:
+        raise GuestError(e.errno or errno.EIO) from None
+    finally:
+        os.close(ref)
+
+
+def _listing(c: _Call, guest: bytes, st: os.stat_result) -> list[tuple[bytes, int, int]]:
+    try:
+        ents = c.vfs.listdir(guest)
+    except VfsError as e:
+        raise GuestError(e.errno) from None
+    out = [(b".", st.st_ino, 4), (b"..", st.st_ino if guest == b"/" else 1, 4)]
+    proc = guest == b"/proc"
+    tgids = c.k.tgids() if proc else set()
+    for ent in ents:
+        if proc and ent.name.isdigit() and int(ent.name) not in tgids:
+            continue
+        out.append((ent.name, ent.ino or 1, _DT.get(ent.kind, 0)))
+    return out
+
+
+def _dirent(name: bytes, ino: int, off: int, dt: int, legacy: bool) -> bytes:
+    if legacy:  # struct linux_dirent: ino, off, reclen, name, NUL, (pad), type
+        reclen = (8 + 8 + 2 + len(name) + 2 + 7) & ~7
+        rec = struct.pack("<QqH", ino, off, reclen) + name + b"\0"
+        return rec + b"\0" * (reclen - len(rec) - 1) + bytes([dt])
+    reclen = (8 + 8 + 2 + 1 + len(name) + 1 + 7) & ~7
+    rec = struct.pack("<QqHB", ino, off, reclen, dt) + name
+    return rec + b"\0" * (reclen - len(rec))
+
+
+# -- the table's view -------------------------------------------------------------------
+
+HANDLERS: dict[str, Callable[[Kernel, SyscallContext], Outcome]] = {
+    "open": sys_open,
+    "creat": sys_creat,
+    "openat": sys_openat,
+    "openat2": sys_openat2,
+    **{n: sys_lookup for n in _LOOKUPS},
+    "readlink": sys_readlink,
+    "readlinkat": sys_readlink,
+    "getcwd": sys_getcwd,
+    "mkdir": sys_mkdir,
+    "mkdirat": sys_mkdir,
+    "mknod": sys_mknod,
+    "mknodat": sys_mknod,
+    "symlink": sys_symlink,
+    "symlinkat": sys_symlink,
+    "unlink": sys_unlink,
+    "unlinkat": sys_unlinkat,
+    "rmdir": sys_rmdir,
+    "rename": sys_rename,
+    "renameat": sys_rename,
+    "renameat2": sys_rename,
+    "link": sys_link,
+    "linkat": sys_link,
+    "truncate": sys_truncate,
+    **{n: sys_meta for n in _META},
+    "fchmod": sys_fd_meta,
+    "fchown": sys_fd_meta,
+    "fsetxattr": sys_fd_meta,
+    "fremovexattr": sys_fd_meta,
+    "chroot": sys_chroot,
+    "getdents64": sys_getdents,
+    "getdents": sys_getdents,
+}
+"""Handlers for the file family, trapped whenever the guest runs on a vfs."""
+
+TRAPPED: tuple[str, ...] = tuple(sorted(HANDLERS))
