@@ -23,10 +23,15 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from umlpy import __version__
 from umlpy.sandbox import RunResult, Sandbox, SandboxConfig, UmlpyError, reraise_signal
+
+if TYPE_CHECKING:
+    from umlpy.vfs.vfs import VfsConfig
 
 EXIT_USAGE = 2
 EXIT_LIMIT = 124
@@ -83,8 +88,20 @@ def build_parser(*, with_trace: bool = True) -> argparse.ArgumentParser:
     r = sub.add_parser("run", help="run a command in the sandbox", description="Run CMD in the sandbox.")
     r.add_argument("--wait-all", action="store_true", help="wait for every guest process, not just the main one")
     r.add_argument("--cpu", type=_cpu, default="same", help="same (default): tracer and guest on one CPU; spread; or a CPU number")
-    r.add_argument("--read-only", action="store_true", help="host filesystem read-only to the guest (Landlock)")
-    r.add_argument("--write", action="append", default=[], metavar="PATH", help="allow writes beneath PATH (implies --read-only elsewhere)")
+    r.add_argument("--read-only", action="store_true", help="the guest's / is read-only (EROFS) instead of copy-on-write")
+    r.add_argument("--write", action="append", default=[], metavar="PATH",
+                   help="writes beneath PATH go to the host directly (a read-write bind of PATH)")
+    r.add_argument("--bind", action="append", default=[], metavar="HOST[:GUEST][:ro|rw|cow]",
+                   help="show host path HOST at GUEST (default: same path, read-write)")
+    r.add_argument("--tmpfs", action="append", default=[], metavar="GUEST", help="an empty private directory at GUEST")
+    r.add_argument("--hide", action="append", default=[], metavar="GUEST", help="GUEST does not exist for the guest")
+    r.add_argument("-0", "--fake-root", action="store_true", help="chown/chmod/chroot succeed and persist in the sandbox")
+    r.add_argument("--state-dir", metavar="DIR", help="keep the sandbox's changes in DIR (default: a new one under ~/.local/state/umlpy)")
+    r.add_argument("--host-fs", action="store_true",
+                   help="no virtual filesystem: the host's, with --read-only/--write enforced by Landlock only")
+    keep = r.add_mutually_exclusive_group()
+    keep.add_argument("--commit", action="store_true", help="apply the guest's changes to the host when it ends")
+    keep.add_argument("--discard", action="store_true", help="throw the guest's changes away when it ends")
     r.add_argument("--net", choices=("host", "none", "loopback"), default="none",
                    help="none (default): nothing leaves the sandbox (the guest's own loopback servers work); "
                         "loopback: host loopback too; host: the host's network, unchecked")
@@ -101,6 +118,15 @@ def build_parser(*, with_trace: bool = True) -> argparse.ArgumentParser:
     r.add_argument("--report", metavar="FILE", help="write the run report as JSON")
     r.add_argument("-q", "--quiet", action="store_true", help="no summary of denials on stderr")
     r.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- CMD [ARG...]")
+
+    df = sub.add_parser("diff", help="what a sandbox changed (files created, modified, deleted)")
+    df.add_argument("id", nargs="?", help="sandbox id (default: the latest)")
+    cm = sub.add_parser("commit", help="apply a sandbox's changes to the host")
+    cm.add_argument("id")
+    cm.add_argument("paths", nargs="*", metavar="PATH", help="only changes at or beneath these guest paths")
+    dc = sub.add_parser("discard", help="throw a sandbox's changes away")
+    dc.add_argument("ids", nargs="+", metavar="ID")
+    sub.add_parser("list", help="sandboxes with kept changes")
 
     t = sub.add_parser("trace", help="strace-style tracing of a command's syscalls")
     if with_trace:  # the decoders cost ~25 ms to import: only when tracing
@@ -133,6 +159,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         match args.command:
             case "run":
                 return _run(args)
+            case "diff" | "commit" | "discard" | "list":
+                return _review(args)
             case "trace":
                 from umlpy import trace as trace_cmd
 
@@ -171,10 +199,11 @@ def _run(args: argparse.Namespace) -> int:
     if args.max_procs is not None and args.max_procs < 1:
         raise UmlpyError("umlpy: --max-procs must be at least 1", EXIT_USAGE)
     writable: tuple[str, ...] | None = None
-    if args.read_only or args.write:
-        for w in args.write:
-            if not os.path.exists(w):
-                raise UmlpyError(f"umlpy: --write {w}: No such file or directory", EXIT_USAGE)
+    for w in args.write:
+        if not os.path.exists(w):
+            raise UmlpyError(f"umlpy: --write {w}: No such file or directory", EXIT_USAGE)
+    vfs = None if args.host_fs else _vfs_options(args, argv)
+    if args.host_fs and (args.read_only or args.write):
         writable = tuple(os.path.abspath(w) for w in args.write)
     cfg = SandboxConfig(
         kill_on_exit=not args.wait_all,
@@ -187,6 +216,7 @@ def _run(args: argparse.Namespace) -> int:
         memory=args.memory,
         timeout=args.timeout,
         scratch_guard=args.scratch_guard,
+        vfs=vfs,
     )
     # Ctrl-Z reaches umlpy and the guest together.  If umlpy stopped at once,
     # the guest's own stop would be processed only after the shell's SIGCONT
@@ -197,6 +227,10 @@ def _run(args: argparse.Namespace) -> int:
     try:
         result = Sandbox(cfg).run(argv, on_start=forwarder.set_target, on_guest_stop=_stop_with_guest)
     except UmlpyError:
+        if vfs is not None and not args.state_dir:
+            from umlpy import review
+
+            review.remove(os.fsdecode(vfs.state_dir))
         raise
     except Exception as e:  # fail closed: the tracer has killed the guest
         logging.getLogger("umlpy").debug("internal error", exc_info=True)
@@ -209,6 +243,8 @@ def _run(args: argparse.Namespace) -> int:
             sys.stderr.write(f"umlpy: cannot write report {args.report}: {e.strerror}\n")
     if not args.quiet:
         _summary(result)
+    if result.state_dir is not None:
+        _keep_or_drop(args, result)
     if result.limit is not None:
         sys.stderr.write(f"umlpy: {result.limit} limit reached; the guest was killed\n")
         return EXIT_LIMIT
@@ -218,6 +254,97 @@ def _run(args: argparse.Namespace) -> int:
         reraise_signal(result.signal)
         return 128 + result.signal
     return result.exit_code if result.exit_code is not None else EXIT_INTERNAL
+
+
+def _vfs_options(args: argparse.Namespace, argv: list[str]) -> VfsConfig:
+    from umlpy import review
+    from umlpy.sandbox import new_state_dir, vfs_config
+    from umlpy.vfs.mounts import Access, BindSpec, parse_bind
+
+    binds = []
+    for spec in args.bind:
+        try:
+            b = parse_bind(spec)
+        except ValueError as e:
+            raise UmlpyError(f"umlpy: --bind: {e}", EXIT_USAGE) from None
+        if not os.path.exists(b.host):
+            raise UmlpyError(f"umlpy: --bind {spec}: No such file or directory", EXIT_USAGE)
+        binds.append(b)
+    for w in args.write:
+        host = os.fsencode(os.path.realpath(w))
+        binds.append(BindSpec(host, host, Access.RW))
+    for g in (*args.tmpfs, *args.hide):
+        if not g.startswith("/"):
+            raise UmlpyError(f"umlpy: {g}: guest paths must be absolute", EXIT_USAGE)
+    if any(os.path.normpath(h) == "/" for h in args.hide):
+        raise UmlpyError("umlpy: --hide /: cannot hide the guest root", EXIT_USAGE)
+    if args.state_dir:
+        state = os.path.abspath(args.state_dir)
+        if os.path.exists(state) and (not os.path.isdir(state) or os.listdir(state)):
+            raise UmlpyError(f"umlpy: --state-dir {args.state_dir}: exists and is not an empty directory", EXIT_USAGE)
+        os.makedirs(state, mode=0o700, exist_ok=True)
+    else:
+        state = new_state_dir()
+    cfg = vfs_config(state, read_only=args.read_only, binds=binds, tmpfs=args.tmpfs, hide=args.hide,
+                     fake_root=args.fake_root)
+    review.save(cfg, argv)
+    return cfg
+
+
+def _keep_or_drop(args: argparse.Namespace, result: RunResult) -> None:
+    from umlpy import review
+
+    assert result.state_dir is not None
+    sid = os.path.basename(result.state_dir)
+    n = len(result.changes)
+    if args.commit and n:
+        done = review.commit(review.find(result.state_dir), [])
+        for path, why in done.failed:
+            sys.stderr.write(f"umlpy: commit: {os.fsdecode(path)}: {why}\n")
+        if not args.quiet:
+            sys.stderr.write(f"umlpy: committed {len(done.applied)} change(s) to the host\n")
+        if not done.failed:
+            review.remove(result.state_dir)
+        return
+    if args.discard or (not n and not args.state_dir):
+        review.remove(result.state_dir)
+        return
+    if not args.quiet:
+        sys.stderr.write(
+            f"umlpy: {n} change(s) kept in sandbox {sid}: 'umlpy diff {sid}' to review, "
+            f"'umlpy commit {sid}' to apply, 'umlpy discard {sid}' to drop\n"
+        )
+
+
+def _review(args: argparse.Namespace) -> int:
+    from umlpy import review
+
+    if args.command == "list":
+        for k in review.kept():
+            n = len(review.changes(k))
+            when = time.strftime("%Y-%m-%d %H:%M", time.localtime(k.started))
+            print(f"{k.sid}  {when}  {n:5d} change(s)  {' '.join(k.argv)[:60]}")
+        return 0
+    if args.command == "discard":
+        for sid in args.ids:
+            review.discard(review.find(sid))
+        return 0
+    if args.command == "diff":
+        sid = args.id
+        if sid is None:
+            all_kept = review.kept()
+            if not all_kept:
+                raise UmlpyError("umlpy: no kept sandboxes", review.EXIT_UNKNOWN)
+            sid = max(all_kept, key=lambda k: k.started).sid
+        for c in review.changes(review.find(sid)):
+            print(review.format_change(c))
+        return 0
+    done = review.commit(review.find(args.id), args.paths)
+    for path in done.applied:
+        print(f"applied {os.fsdecode(path)}")
+    for path, why in done.failed:
+        sys.stderr.write(f"umlpy: commit: {os.fsdecode(path)}: {why}\n")
+    return 1 if done.failed else 0
 
 
 def _summary(result: RunResult) -> None:

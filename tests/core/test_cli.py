@@ -135,7 +135,7 @@ def test_kill_on_exit_is_the_default_and_wait_all_waits(tmp_path: Path) -> None:
     assert r.stdout == "main-done\n"
     time.sleep(0.8)
     assert not marker.exists()  # the leftover was killed with the main process
-    r = run_umlpy("run", "-q", "--wait-all", "--", "sh", "-c", script)
+    r = run_umlpy("run", "-q", "--wait-all", "--write", str(tmp_path), "--", "sh", "-c", script)
     assert marker.read_text() == "late\n"
 
 
@@ -163,11 +163,17 @@ def test_max_procs_gives_eagain() -> None:
 def test_read_only_host_with_write_exception(tmp_path: Path) -> None:
     ok = tmp_path / "ok"
     ok.mkdir()
-    r = run_umlpy("run", "-q", "--write", str(ok), "--", "sh", "-c",
-                  f"echo a > {ok}/f && echo b > {tmp_path}/g; echo status $?; echo c > /dev/null")
+    script = f"echo a > {ok}/f && echo b > {tmp_path}/g; echo status $?; echo c > /dev/null"
+    r = run_umlpy("run", "-q", "--read-only", "--write", str(ok), "--", "sh", "-c", script)
     assert (ok / "f").read_text() == "a\n"
     assert not (tmp_path / "g").exists()
     assert "status 0" not in r.stdout
+    assert "Read-only file system" in r.stderr
+    # The same under --host-fs: Landlock alone refuses it.
+    (ok / "f").unlink()
+    r = run_umlpy("run", "-q", "--host-fs", "--write", str(ok), "--", "sh", "-c", script)
+    assert (ok / "f").read_text() == "a\n"
+    assert not (tmp_path / "g").exists()
     assert "Permission denied" in r.stderr
 
 

@@ -388,6 +388,7 @@ def utimensat_empty(fd: int, times: bytes | None) -> None:
 
 
 NR_CONNECT: Final = 42
+NR_BIND: Final = 49
 
 
 def connect_raw(fd: int, addr: bytes) -> None:
@@ -396,6 +397,14 @@ def connect_raw(fd: int, addr: bytes) -> None:
     r = _syscall(ctypes.c_long(NR_CONNECT), ctypes.c_long(fd), buf, ctypes.c_uint(len(addr)))
     if r == -1:
         _raise("connect")
+
+
+def bind_raw(fd: int, addr: bytes) -> None:
+    """bind(2) with raw sockaddr bytes; raises OSError."""
+    buf = ctypes.create_string_buffer(addr, len(addr))
+    r = _syscall(ctypes.c_long(NR_BIND), ctypes.c_long(fd), buf, ctypes.c_uint(len(addr)))
+    if r == -1:
+        _raise("bind")
 
 
 # Landlock structures (include/uapi/linux/landlock.h).

@@ -191,6 +191,9 @@ class MountTable:
     def is_hidden(self, guest: bytes) -> bool:
         return any(paths.is_within(guest, h) for h in self._hidden)
 
+    def has_hidden_child(self, guest_dir: bytes) -> bool:
+        return any(paths.split(h)[0] == guest_dir for h in self._hidden)
+
     def keep_entry(self, guest_dir: bytes, name: bytes) -> bool:
         """Predicate for directory listings: False for hidden entries."""
         return not self.is_hidden(paths.join(guest_dir, name))

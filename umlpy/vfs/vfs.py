@@ -296,6 +296,19 @@ class Vfs:
                 return guest if ok else None
         return self.mounts.to_guest(host)
 
+    def needs_merge(self, guest: bytes) -> bool:
+        """Could a listing of canonical guest directory ``guest`` differ from
+        its host directory's own?  (Else the host's getdents can answer.)"""
+        if self.mounts.mountpoints_in(guest) or self.mounts.has_hidden_child(guest):
+            return True
+        loc = self.mounts.locate(guest)
+        ov = self.overlays.get(loc.mount.guest)
+        if ov is None:
+            return False
+        if os.path.isdir(ov.upper_path(loc.rel)) and os.path.lexists(ov.lower_path(loc.rel)):
+            return True
+        return next(iter(ov.meta.whiteouts_below(loc.rel)), None) is not None
+
     def listdir(self, guest: bytes) -> list[DirEntry]:
         """Entries of a canonical guest directory, merged, without hidden ones."""
         if self.mounts.is_hidden(guest):

@@ -54,7 +54,7 @@ from umlpy.vfs.overlay import WriteIntent
 from umlpy.vfs.resolve import NodeKind, ResolveFlag
 from umlpy.vkernel import process, scratch
 from umlpy.vkernel.args import AT_FDCWD, s32
-from umlpy.vkernel.outcome import Deny, Emulate, GuestError, Outcome, Rewrite
+from umlpy.vkernel.outcome import PASS, Deny, Emulate, GuestError, Outcome, Rewrite
 
 if TYPE_CHECKING:
     from umlpy.vfs.meta import FakeMeta
@@ -72,6 +72,7 @@ O_ACCMODE, O_WRONLY, O_RDWR = 0o3, 0o1, 0o2
 O_CREAT, O_EXCL, O_TRUNC = 0o100, 0o200, 0o1000
 O_DIRECTORY, O_NOFOLLOW, O_PATH = 0o200000, 0o400000, 0o10000000
 O_LARGEFILE = 0o100000
+O_CLOEXEC = 0o2000000
 O_TMPFILE = 0o20000000 | O_DIRECTORY
 # Every flag openat(2) knows (include/linux/fcntl.h VALID_OPEN_FLAGS);
 # openat ignores the rest, openat2 would refuse them.
@@ -248,7 +249,11 @@ def _open(c: _Call, dirfd_idx: int | None, path_idx: int, flags: int, mode: int,
         kernel_resolve = 0  # /proc/PID/... is the kernel's, not the guest's to change
     if not (create or tmpfile):
         mode = 0
-    how = struct.pack("<QQQ", flags | O_LARGEFILE, mode & 0o7777, kernel_resolve)
+    if flags & O_PATH:
+        flags &= O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC  # openat ignores the rest; openat2 refuses it
+    else:
+        flags |= O_LARGEFILE  # openat adds it on 64-bit
+    how = struct.pack("<QQQ", flags, mode & 0o7777, kernel_resolve)
     path_addr = c.place(host + b"\0")
     how_addr = c.place(how)
     return Rewrite(((0, AT_FDCWD), (1, path_addr), (2, how_addr), (3, len(how))), nr=NR_OPENAT2)
@@ -749,9 +754,16 @@ def sys_getdents(k: Kernel, ctx: SyscallContext) -> Outcome:
         pos = os.lseek(ref, 0, os.SEEK_CUR)
         key = (st.st_dev, st.st_ino)
         entries = _listings.get(key)
-        if pos == 0 or entries is None:
-            entries = _listing(c, guest, st)
-            _listings[key] = entries
+        # Decided at the start of a listing and kept to its end: a listing
+        # begun by the host (its offsets are the filesystem's cookies) stays
+        # the host's even if, as under rm -rf, entries are whited out meanwhile.
+        if pos == 0:
+            if guest != b"/proc" and not c.vfs.needs_merge(guest):
+                _listings.pop(key, None)
+                return PASS  # one host directory shows exactly: its own order, no copy
+            entries = _listings[key] = _listing(c, guest, st)
+        elif entries is None:
+            return PASS
         out = bytearray()
         i = pos
         while i < len(entries):
@@ -766,8 +778,6 @@ def sys_getdents(k: Kernel, ctx: SyscallContext) -> Outcome:
         if out:
             ctx.write(buf, bytes(out))
         os.lseek(ref, i, os.SEEK_SET)
-        if i >= len(entries):
-            _listings.pop(key, None)
         return Emulate(len(out))
     except OSError as e:
         raise GuestError(e.errno or errno.EIO) from None
@@ -798,6 +808,108 @@ def _dirent(name: bytes, ino: int, off: int, dt: int, legacy: bool) -> bytes:
     reclen = (8 + 8 + 2 + 1 + len(name) + 1 + 7) & ~7
     rec = struct.pack("<QqHB", ino, off, reclen, dt) + name
     return rec + b"\0" * (reclen - len(rec))
+
+
+# -- pathname unix sockets ------------------------------------------------------------
+
+AF_UNIX = 1
+SUN_PATH_MAX = 108
+
+
+def _unix_path(ctx: SyscallContext) -> bytes | None:
+    """The path of a pathname AF_UNIX sockaddr argument, else None."""
+    length = ctx.args[2] & 0xFFFFFFFF
+    if length <= 2 or length > 2 + SUN_PATH_MAX:
+        return None
+    try:
+        raw = ctx.read(ctx.args[1], length)
+    except (OSError, OverflowError):
+        return None
+    if int.from_bytes(raw[:2], "little") != AF_UNIX or raw[2] == 0:
+        return None  # another family, or the abstract namespace (Landlock scopes it)
+    return raw[2:].split(b"\0", 1)[0]
+
+
+def _held_socket(c: _Call) -> int:
+    try:
+        return _ffi.grab_fd(c.ctx.tid, s32(c.ctx.args[0]), c.task.tgid)
+    except OSError as e:
+        raise GuestError(e.errno or errno.EBADF) from None
+
+
+def _open_beneath_root(host: bytes, *, final: bool) -> tuple[int, bytes]:
+    """(fd of host's parent directory, reached without following symlinks, last name);
+    with ``final``, an O_PATH fd of host itself instead of the parent's."""
+    from umlpy.vfs.hostio import open_dir_beneath
+
+    parent, name = paths.split(host)
+    dfd = open_dir_beneath(b"/", parent[1:])
+    if not final:
+        return dfd, name
+    try:
+        return os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dfd), name
+    finally:
+        os.close(dfd)
+
+
+def sys_unix_bind(k: Kernel, ctx: SyscallContext) -> Outcome:
+    """bind(2) to a pathname unix socket: the socket file is created in the
+    guest's writable layer, by the tracer on its copy of the socket, through
+    a directory it reached without following symlinks."""
+    from umlpy.vkernel import netcalls
+
+    path = _unix_path(ctx)
+    if path is None:
+        return netcalls.sys_bind(k, ctx)
+    c = _call(k, ctx)
+    res = c.resolve(None, 1, _CREATE, path=path)
+    if res.node is not None:
+        raise GuestError(errno.EADDRINUSE)
+    host = _prepare(c, res, W.CREATE)
+    if host is None:
+        raise GuestError(errno.ENOENT)
+    sock = _held_socket(c)
+    try:
+        dfd, name = _open_beneath_root(host, final=False)
+        try:
+            addr = b"/proc/self/fd/%d/%s" % (dfd, name)
+            if len(addr) >= SUN_PATH_MAX:
+                raise GuestError(errno.ENAMETOOLONG)
+            from umlpy.vkernel.unixsock import sockaddr_un
+
+            _ffi.bind_raw(sock, sockaddr_un(addr))
+        finally:
+            os.close(dfd)
+    except OSError as e:
+        raise GuestError(e.errno or errno.EACCES) from None
+    finally:
+        os.close(sock)
+    return Emulate(0)
+
+
+def sys_unix_connect(k: Kernel, ctx: SyscallContext) -> Outcome:
+    """connect(2) to a pathname unix socket: the guest's path, resolved in its
+    view; outside --net host only to listeners the guest holds."""
+    from umlpy.vkernel import netcalls, unixsock
+
+    path = _unix_path(ctx)
+    if path is None:
+        return netcalls.sys_connect(k, ctx)
+    c = _call(k, ctx)
+    res = c.resolve(None, 1, path=path)
+    if res.host is None:
+        raise GuestError(errno.ENOENT)
+    sock = _held_socket(c)
+    try:
+        target, _ = _open_beneath_root(res.host, final=True)
+    except OSError as e:
+        os.close(sock)
+        raise GuestError(e.errno or errno.ECONNREFUSED) from None
+    try:
+        return unixsock.connect_fd(k, sock, target, path)
+    finally:
+        os.close(target)
+        os.close(sock)
 
 
 # -- the table's view -------------------------------------------------------------------
@@ -834,6 +946,8 @@ HANDLERS: dict[str, Callable[[Kernel, SyscallContext], Outcome]] = {
     "chroot": sys_chroot,
     "getdents64": sys_getdents,
     "getdents": sys_getdents,
+    "bind": sys_unix_bind,
+    "connect": sys_unix_connect,
 }
 """Handlers for the file family, trapped whenever the guest runs on a vfs."""
 

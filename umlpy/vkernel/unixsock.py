@@ -40,20 +40,29 @@ def connect(k: Kernel, ctx: SyscallContext, dup: int, path: bytes) -> Outcome:
     """connect(2) of the tracer's duplicate ``dup`` of the guest socket to ``path``."""
     target = _open_target(k, ctx, path)
     try:
-        st = os.fstat(target)
-        if not stat.S_ISSOCK(st.st_mode):
-            return Emulate(-errno.ECONNREFUSED)
+        return connect_fd(k, dup, target, path)
+    finally:
+        os.close(target)
+
+
+def connect_fd(k: Kernel, dup: int, target: int, path: bytes) -> Outcome:
+    """connect(2) of ``dup`` to the socket file the tracer holds as ``target`` (O_PATH).
+
+    Outside ``--net host`` the listener must be held by a guest process.
+    """
+    st = os.fstat(target)
+    if not stat.S_ISSOCK(st.st_mode):
+        return Emulate(-errno.ECONNREFUSED)
+    if k.net_mode != "host":
         listener = _listener_inode(os.major(st.st_dev), os.minor(st.st_dev), st.st_ino)
         if listener is None or not _held_by_guest(k, listener):
             return Deny(errno.ECONNREFUSED, f"--net {k.net_mode}: unix socket {os.fsdecode(path)} is outside the sandbox")
-        addr = _sockaddr_un(f"/proc/self/fd/{target}".encode())
-        try:
-            _ffi.connect_raw(dup, addr)
-        except OSError as e:
-            return Emulate(-(e.errno or errno.ECONNREFUSED))
-        return Emulate(0)
-    finally:
-        os.close(target)
+    addr = sockaddr_un(f"/proc/self/fd/{target}".encode())
+    try:
+        _ffi.connect_raw(dup, addr)
+    except OSError as e:
+        return Emulate(-(e.errno or errno.ECONNREFUSED))
+    return Emulate(0)
 
 
 def _open_target(k: Kernel, ctx: SyscallContext, path: bytes) -> int:
@@ -93,5 +102,5 @@ def _held_by_guest(k: Kernel, sock_ino: int) -> bool:
     return False
 
 
-def _sockaddr_un(path: bytes) -> bytes:
+def sockaddr_un(path: bytes) -> bytes:
     return AF_UNIX.to_bytes(2, "little") + path + b"\0"

@@ -1,0 +1,134 @@
+"""Sandboxes kept on disk: their configuration, and diff/commit/discard.
+
+A run with a virtual filesystem writes ``config.json`` into its state
+directory before the guest starts, so ``umlpy diff|commit|discard ID`` can
+rebuild the same mounts later and find the same layers.  The id is the
+state directory's name under :func:`umlpy.sandbox.state_home`; a path also
+works.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass
+
+from umlpy.sandbox import UmlpyError, state_home
+from umlpy.vfs import paths
+from umlpy.vfs.changes import Change, ChangeKind, CommitResult
+from umlpy.vfs.mounts import Access, BindSpec
+from umlpy.vfs.vfs import Vfs, VfsConfig
+
+CONFIG = "config.json"
+EXIT_UNKNOWN = 2
+
+
+def save(cfg: VfsConfig, argv: list[str]) -> None:
+    doc = {
+        "argv": argv,
+        "started": time.time(),
+        "root": os.fsdecode(cfg.root),
+        "root_access": cfg.root_access.value,
+        "binds": [[os.fsdecode(b.host), os.fsdecode(b.guest), b.access.value] for b in cfg.binds],
+        "tmpfs": [os.fsdecode(t) for t in cfg.tmpfs],
+        "hidden": [os.fsdecode(h) for h in cfg.hidden],
+        "fake_root": cfg.fake_root,
+    }
+    with open(os.path.join(cfg.state_dir, CONFIG.encode()), "w") as f:
+        json.dump(doc, f, indent=1)
+
+
+@dataclass(frozen=True, slots=True)
+class Kept:
+    sid: str
+    path: str
+    argv: list[str]
+    started: float
+    config: VfsConfig
+
+    def open(self) -> Vfs:
+        try:
+            return Vfs(self.config)
+        except (OSError, ValueError) as e:
+            raise UmlpyError(f"umlpy: sandbox {self.sid}: cannot open: {e}", EXIT_UNKNOWN) from None
+
+
+def find(sid: str) -> Kept:
+    """The kept sandbox named ``sid`` (an id or a state directory path)."""
+    path = sid if "/" in sid else os.path.join(state_home(), sid)
+    try:
+        with open(os.path.join(path, CONFIG)) as f:
+            doc = json.load(f)
+        cfg = VfsConfig(
+            state_dir=os.fsencode(path),
+            root=os.fsencode(doc["root"]),
+            root_access=Access(doc["root_access"]),
+            binds=tuple(BindSpec(os.fsencode(h), os.fsencode(g), Access(a)) for h, g, a in doc["binds"]),
+            tmpfs=tuple(os.fsencode(t) for t in doc["tmpfs"]),
+            hidden=tuple(os.fsencode(h) for h in doc["hidden"]),
+            fake_root=bool(doc["fake_root"]),
+        )
+    except FileNotFoundError:
+        raise UmlpyError(f"umlpy: no sandbox {sid!r} (see 'umlpy list')", EXIT_UNKNOWN) from None
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise UmlpyError(f"umlpy: sandbox {sid!r}: unreadable configuration: {e}", EXIT_UNKNOWN) from None
+    return Kept(os.path.basename(path.rstrip("/")), path, list(doc.get("argv", [])), float(doc.get("started", 0)), cfg)
+
+
+def kept() -> list[Kept]:
+    home = state_home()
+    out = []
+    for name in sorted(os.listdir(home)):
+        if os.path.exists(os.path.join(home, name, CONFIG)):
+            try:
+                out.append(find(name))
+            except UmlpyError:
+                continue
+    return out
+
+
+def changes(k: Kept) -> list[Change]:
+    vfs = k.open()
+    try:
+        return vfs.changes()
+    finally:
+        vfs.close()
+
+
+_MARK = {ChangeKind.CREATED: "A", ChangeKind.MODIFIED: "M", ChangeKind.DELETED: "D"}
+
+
+def format_change(c: Change) -> str:
+    what = "metadata" if c.meta_only else f"{c.node.value}, {c.size} bytes"
+    if c.kind is ChangeKind.MODIFIED and c.old_size is not None and not c.meta_only:
+        what += f" (was {c.old_size})"
+    return f"{_MARK[c.kind]} {os.fsdecode(c.path)}  [{what}]"
+
+
+def commit(k: Kept, only: list[str]) -> CommitResult:
+    """Apply the changes beneath ``only`` (all if empty) to the host."""
+    vfs = k.open()
+    try:
+        sel = None
+        if only:
+            roots = [paths.normalize(os.fsencode(os.path.abspath(p))) for p in only]
+            sel = [c.path for c in vfs.changes() if any(paths.is_within(c.path, r) for r in roots)]
+        return vfs.commit(sel)
+    finally:
+        vfs.close()
+
+
+def discard(k: Kept) -> None:
+    """Forget the sandbox: its whole state directory goes."""
+    remove(k.path)
+
+
+def remove(path: str) -> None:
+    for dirpath, dirnames, _ in os.walk(path):
+        for d in dirnames:
+            p = os.path.join(dirpath, d)
+            if not os.path.islink(p):
+                os.chmod(p, 0o700)
+    shutil.rmtree(path, ignore_errors=True)
