@@ -4,10 +4,10 @@
 from the fd's ``system.sockprotoname`` xattr (``TCP``, ``UDPv6``,
 ``UNIX-STREAM``, ``NETLINK`` …, the kernel's ``proto->name``), then:
 
-* TCP/UDP (v4 and v6): the row with that inode in ``/proc/TID/net/{tcp,udp}[6]``
-  (the guest's network namespace) gives ``local->remote``; only listening
-  and connected sockets are listed there (as in sock_diag's dump), so a
-  socket that is merely created or bound prints as ``TCP:[INODE]``;
+* TCP/UDP (v4 and v6): an ``inet_diag`` dump finds the inode and gives
+  ``local->remote`` (``/proc/TID/net/{tcp,udp}[6]`` if that fails; it lacks
+  bound, unlistening sockets); a socket that is merely created prints as
+  ``TCP:[INODE]``;
 * UNIX: a ``NETLINK_SOCK_DIAG`` query by inode (``unix_diag``, see
   sock_diag(7)) gives the peer's inode and the bound name, which
   ``/proc/net/unix`` lacks;
@@ -31,7 +31,7 @@ from umlpy.vkernel.decode.strings import quote
 
 _NETLINK_SOCK_DIAG = 4
 _SOCK_DIAG_BY_FAMILY = 20
-_NLMSG_ERROR = 2
+_NLMSG_ERROR, _NLMSG_DONE = 2, 3
 _UDIAG_SHOW_NAME, _UDIAG_SHOW_PEER = 1, 4
 _UNIX_DIAG_NAME, _UNIX_DIAG_PEER = 0, 2
 
@@ -41,6 +41,9 @@ _NETLINK_PROTOCOLS = {
     13: "IP6_FW", 14: "DNRTMSG", 15: "KOBJECT_UEVENT", 16: "GENERIC", 18: "SCSITRANSPORT", 19: "ECRYPTFS",
     20: "RDMA", 21: "CRYPTO", 22: "SMC",
 }
+_DIAG_PROTOCOLS = {"TCP": (socket.AF_INET, 6), "TCPv6": (socket.AF_INET6, 6), "UDP": (socket.AF_INET, 17),
+                   "UDPv6": (socket.AF_INET6, 17), "UDPLITE": (socket.AF_INET, 136),
+                   "UDPLITEv6": (socket.AF_INET6, 136)}
 _INET_TABLES = {"TCP": "tcp", "TCPv6": "tcp6", "UDP": "udp", "UDPv6": "udp6", "UDPLITE": "udplite",
                 "UDPLITEv6": "udplite6"}
 
@@ -71,7 +74,7 @@ def _socket(tid: int, fd: int, inode: int) -> str | None:
         return None
     detail: str | None = None
     if proto in _INET_TABLES:
-        detail = _inet(tid, _INET_TABLES[proto], inode)
+        detail = _inet(tid, proto, inode)
     elif proto.startswith("UNIX"):
         detail = _unix(inode)
     elif proto == "NETLINK":
@@ -79,16 +82,62 @@ def _socket(tid: int, fd: int, inode: int) -> str | None:
     return f"{proto}:[{detail if detail is not None else inode}]"
 
 
-def _addr(hexaddr: str) -> tuple[str, bool]:
-    """A /proc/net address column (host-order 32-bit words) as text; and whether it is 0."""
-    raw = bytes.fromhex(hexaddr)
-    host = b"".join(raw[k:k + 4][::-1] for k in range(0, len(raw), 4))
-    if len(host) == 4:
-        return socket.inet_ntop(socket.AF_INET, host), not any(host)
-    return "[" + socket.inet_ntop(socket.AF_INET6, host) + "]", not any(host)
+def _endpoints(family: int, src: bytes, sport: int, dst: bytes, dport: int) -> str:
+    """strace's ``local->remote``: the peer only once it has a port or an address."""
+    def one(a: bytes, port: int) -> str:
+        ip = socket.inet_ntop(family, a)
+        return f"[{ip}]:{port}" if family == socket.AF_INET6 else f"{ip}:{port}"
+
+    text = one(src, sport)
+    if dport or any(dst):
+        text += "->" + one(dst, dport)
+    return text
 
 
-def _inet(tid: int, table: str, inode: int) -> str | None:
+def _inet(tid: int, proto: str, inode: int) -> str | None:
+    found = _inet_diag(proto, inode)
+    return found if found is not None else _inet_proc(tid, proto, inode)
+
+
+def _inet_diag(proto: str, inode: int) -> str | None:
+    """Dump the protocol's sockets with inet_diag (sock_diag(7)) and pick ``inode``.
+
+    The dump, unlike /proc/net/tcp, includes sockets that are bound but
+    not listening (TCP_BOUND_INACTIVE), as strace shows them.
+    """
+    family, protocol = _DIAG_PROTOCOLS[proto]
+    # struct inet_diag_req_v2: family, protocol, ext, pad, states, then a zeroed inet_diag_sockid
+    req = struct.pack("<BBBBI", family, protocol, 0, 0, 0xFFFFFFFF) + bytes(48)
+    msg = struct.pack("<IHHII", 16 + len(req), _SOCK_DIAG_BY_FAMILY, 0x301, 1, 0) + req  # REQUEST|DUMP
+    alen = 4 if family == socket.AF_INET else 16
+    try:
+        with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, _NETLINK_SOCK_DIAG) as s:
+            s.send(msg)
+            while True:
+                data = s.recv(1 << 16)
+                off = 0
+                while off + 16 <= len(data):
+                    length, mtype = struct.unpack_from("<IH", data, off)
+                    if mtype in (_NLMSG_DONE, _NLMSG_ERROR) or length < 16:
+                        return None
+                    # struct inet_diag_msg: family, state, timer, retrans, sockid (48 bytes) … inode at 68
+                    body = off + 16
+                    if struct.unpack_from("<I", data, body + 68)[0] == inode:
+                        sport, dport = struct.unpack_from(">HH", data, body + 4)
+                        src, dst = data[body + 8: body + 8 + alen], data[body + 24: body + 24 + alen]
+                        return _endpoints(family, src, sport, dst, dport)
+                    off += (length + 3) & ~3
+                if not data:
+                    return None
+    except OSError:
+        return None
+
+
+def _inet_proc(tid: int, proto: str, inode: int) -> str | None:
+    """The same from ``/proc/TID/net/*`` (listening and connected sockets only)."""
+    table = _INET_TABLES.get(proto)
+    if table is None:
+        return None
     try:
         with open(f"/proc/{tid}/net/{table}") as f:
             rows = f.read().splitlines()[1:]
@@ -100,13 +149,15 @@ def _inet(tid: int, table: str, inode: int) -> str | None:
         if len(cols) < 10 or cols[9] != want:
             continue
         (la, lp), (ra, rp) = cols[1].split(":"), cols[2].split(":")
-        local, _ = _addr(la)
-        text = f"{local}:{int(lp, 16)}"
-        remote, zero = _addr(ra)
-        if int(rp, 16) or not zero:  # strace: a peer is shown once it has a port or an address
-            text += f"->{remote}:{int(rp, 16)}"
-        return text
+        family = socket.AF_INET if len(la) == 8 else socket.AF_INET6
+        return _endpoints(family, _host_words(la), int(lp, 16), _host_words(ra), int(rp, 16))
     return None
+
+
+def _host_words(hexaddr: str) -> bytes:
+    """A /proc/net address column (32-bit words in host order) as network-order bytes."""
+    raw = bytes.fromhex(hexaddr)
+    return b"".join(raw[k:k + 4][::-1] for k in range(0, len(raw), 4))
 
 
 def _netlink(tid: int, inode: int) -> str | None:

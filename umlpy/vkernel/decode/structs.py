@@ -167,6 +167,12 @@ def sockaddr_str(e: Env, addr: int, length: int) -> str:
         return ptr_str(addr)
     (fam,) = struct.unpack_from("<H", data)
     fname = _AF.get(fam, str(fam))
+    if fam == socket.AF_UNIX and length == 2:
+        return "{sa_family=AF_UNIX}"  # unnamed (socketpair, an accepted connection)
+    if fam == socket.AF_NETLINK and length >= 12:
+        pad, pid, groups = struct.unpack_from("<HII", data, 2)
+        pad_text = f"nl_pad={pad:#x}, " if pad else ""
+        return f"{{sa_family=AF_NETLINK, {pad_text}nl_pid={pid}, nl_groups={groups:08x}}}"
     if fam == socket.AF_UNIX:
         p = data[2:]
         if p[:1] == b"\0":
