@@ -13,8 +13,8 @@ Code built without frame pointers (Debian's libc and most of /usr/bin)
 ends the chain early; strace, which unwinds with DWARF CFI (libdw), then
 shows more frames.  Each frame prints as strace's do:
 `` > /usr/lib/x86_64-linux-gnu/libc.so.6(__write+0x10) [0xf8350]`` — the
-bracket holds the file offset; return addresses are named by the call
-instruction before them (address − 1), as libdw does.
+bracket holds the file offset; a return address is printed as itself but
+named by the call instruction before it (address − 1), as libdw does.
 """
 
 from __future__ import annotations
@@ -113,15 +113,15 @@ def walk(read: Read, maps: list[Mapping], rip: int, rsp: int, rbp: int) -> list[
 def format_frames(maps: list[Mapping], pcs: list[int]) -> list[str]:
     lines = []
     for k, pc in enumerate(pcs):
-        at = pc if k == 0 else pc - 1  # a return address: name the call before it
-        m = _find(maps, at)
+        back = 0 if k == 0 else 1  # a return address is named by the call before it, printed as itself
+        m = _find(maps, pc - back)
         if m is None or not m.path.startswith("/"):
-            lines.append(f" > [unknown] [{at:#x}]")
+            lines.append(f" > [unknown] [{pc:#x}]")
             continue
-        off = at - m.start + m.offset
+        off = pc - m.start + m.offset
         syms = elfsym.load(m.path)
-        hit = syms.lookup(off) if syms is not None else None
-        sym = f"{hit[0]}+{hit[1]:#x}" if hit is not None else ""
+        hit = syms.lookup(off - back) if syms is not None else None
+        sym = f"{hit[0]}+{hit[1] + back:#x}" if hit is not None else ""
         lines.append(f" > {m.path}({sym}) [{off:#x}]")
     return lines
 

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 
 from umlpy.vkernel.decode import flags as F
-from umlpy.vkernel.decode.base import Arg, Env, ptr_str, s32, s64
+from umlpy.vkernel.decode.base import Arg, Env, hexc, ptr_str, s32, s64
 from umlpy.vkernel.decode.strings import counted, quote
 
 _STAT = struct.Struct("<QQQIIIiQqqq")  # up to st_blocks
@@ -23,7 +23,7 @@ _STAT = struct.Struct("<QQQIIIiQqqq")  # up to st_blocks
 def _dev(v: int) -> str:
     major = ((v >> 8) & 0xFFF) | ((v >> 32) & ~0xFFF)
     minor = (v & 0xFF) | ((v >> 12) & ~0xFF)
-    return f"makedev({major:#x}, {minor:#x})"
+    return f"makedev({hexc(major)}, {hexc(minor)})"  # C's %#x: 0 prints as 0
 
 
 def time_comment(sec: int, nsec: int) -> str:
