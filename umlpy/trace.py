@@ -330,7 +330,9 @@ class TraceObserver:
         else:
             text = f"+++ exited with {status.code} +++"
             event = {"event": "exited", "code": status.code}
-        if self.o.quiet < 2 and (not isinstance(status, Killed) or self._signal_shown(status.sig)):
+        # strace: -qq hides "+++ exited", never "+++ killed by"; -e signal= hides the latter
+        shown = self._signal_shown(status.sig) if isinstance(status, Killed) else self.o.quiet < 2
+        if shown:
             self._event(tid, text, event)
         self.live.discard(tid)
 
