@@ -9,8 +9,18 @@ is shown as ``name(args <unfinished ...>`` then ``<... name resumed>...``.
 With ``-e trace=SET`` the seccomp filter traps only SET (``trap_extra``), so
 untraced calls cost nothing; calls the sandbox itself traps are hidden.
 
-Timing (``-T``, ``-c``) is the wall time between the two stops: strace's
-``-w`` (latency), tracer overhead included.
+Timing: ``-T`` and ``-c -w`` show the wall time between the two stops
+(latency, tracer overhead included).  Plain ``-c`` shows system time, as
+strace does: the CPU time the guest's process used between the two stops,
+read from its CPU-time clock (clock_getcpuclockid(3)) — in-kernel time of
+the call, ns-exact, where strace's rusage stime has tick resolution.  Like
+strace's, it counts every thread of the process, so in a busy
+multi-threaded process other threads' time leaks in.
+
+Filters: ``-e trace=`` picks names (and the seccomp filter), ``-P PATH``
+calls that name PATH (:mod:`umlpy.vkernel.decode.pathtrace`), ``-e status=``
+outcomes, ``-e signal=`` which ``--- SIG`` / ``+++ killed by SIG`` lines
+appear.
 """
 
 from __future__ import annotations
@@ -18,6 +28,8 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
+import signal as _signal
 import sys
 import time
 from dataclasses import dataclass, field
@@ -25,12 +37,12 @@ from typing import IO
 
 from umlpy import sandbox
 from umlpy.timeline import Tee, Timeline
-from umlpy.tracer import _ffi
+from umlpy.tracer import _ffi, memory
 from umlpy.tracer.loop import SyscallContext
 from umlpy.tracer.stops import Exited, Killed
 from umlpy.vkernel import classes
 from umlpy.vkernel.arch import x86_64
-from umlpy.vkernel.decode import Decoded, Env, Options, decode_enter, decode_exit, format_return
+from umlpy.vkernel.decode import Decoded, Env, Options, decode_enter, decode_exit, format_return, pathtrace, stack
 from umlpy.vkernel.decode import flags as F
 from umlpy.vkernel.decode.siginfo import format_siginfo
 from umlpy.vkernel.dispatch import Observer
@@ -51,10 +63,11 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
     a("-p", dest="attach_pid", type=int, metavar="PID",
       help="attach to a running process and its descendants; Ctrl-C detaches and leaves them running")
     a("-q", dest="quiet", action="count", default=0, help="-qq: no '+++ exited' lines")
-    a("-f", dest="follow", action="count", default=1,
+    a("-f", dest="follow", action="count", default=0,
       help="follow forks (always on); -ff with -o FILE: one file per task, FILE.TID")
     a("-e", dest="exprs", action="append", default=[], metavar="EXPR",
-      help="trace=SET (names, %%class, /regex, !negation), status=SET (successful, failed, …)")
+      help="trace=SET (names, %%class, /regex, !negation), status=SET (successful, failed, …), "
+           "signal=SET (names, numbers, all, none, !negation)")
     a("--trace", dest="trace_opt", metavar="SET", help="same as -e trace=SET")
     a("-z", dest="only_ok", action="store_true", help="only successful calls (-e status=successful)")
     a("-Z", dest="only_failed", action="store_true", help="only failed calls (-e status=failed)")
@@ -63,7 +76,15 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
     a("-t", dest="timestamps", action="count", default=0, help="time of day; -tt with µs; -ttt epoch")
     a("-T", dest="durations", action="store_true", help="show the time spent in each call")
     a("-s", dest="strsize", type=int, default=32, metavar="N", help="string size to print (default 32)")
-    a("-y", dest="decode_fds", action="store_true", help="print paths associated with fds")
+    a("-r", dest="relative", action="store_true", help="relative timestamp: time since the previous line")
+    a("-w", dest="wall", action="store_true", help="with -c/-C: summarise wall-clock latency, not system time")
+    a("-P", dest="paths", action="append", default=[], metavar="PATH",
+      help="only calls touching PATH (a path argument or an fd open on it); repeatable")
+    a("-v", dest="verbose_structs", action="store_true",
+      help="unabbreviated structures (stat, statx, uname) and environments")
+    a("-y", dest="decode_fds", action="count", default=0,
+      help="print paths associated with fds; -yy: socket endpoints and device numbers too")
+    a("-k", dest="stack", action="store_true", help="print the guest's stack after each call and signal")
     a("-x", dest="hex", action="count", default=0, help="non-ASCII strings in hex; -xx: all strings")
     a("--json", action="store_true", help="one JSON object per call (and per signal/exit)")
     a("--perfetto", metavar="FILE", help="write a timeline (Chrome Trace Event JSON) for ui.perfetto.dev")
@@ -85,12 +106,18 @@ class TraceOptions:
     json: bool = False
     pid_prefix: bool = False  # strace's "-f -o FILE": every line starts "PID  "
     per_task: str | None = None  # strace's "-ff -o FILE": lines of task TID go to FILE.TID
+    relative: bool = False  # -r
+    wall: bool = True  # -c times: wall-clock latency (-w) or system time
+    signals: frozenset[int] | None = None  # -e signal=: None means all
+    paths: frozenset[bytes] | None = None  # -P: None means no path filter
+    stack: bool = False  # -k
     decode: Options = field(default_factory=Options)
 
 
 def parse_options(args: argparse.Namespace) -> TraceOptions:
     names: frozenset[str] | None = None
     statuses = set(_STATUSES)
+    signals: frozenset[int] | None = None
     exprs = list(args.exprs) + ([f"trace={args.trace_opt}"] if args.trace_opt else [])
     for expr in exprs:
         key, _, value = expr.partition("=") if "=" in expr else ("trace", "", expr)
@@ -98,6 +125,8 @@ def parse_options(args: argparse.Namespace) -> TraceOptions:
             if key in ("trace", "t"):
                 sel = classes.parse_set(value, ALL_NAMES)
                 names = sel if names is None else names | sel
+            elif key in ("signal", "signals", "s"):
+                signals = parse_signals(value)
             elif key == "status":
                 neg = value.startswith("!")
                 want = {s for s in value.lstrip("!").split(",") if s}
@@ -116,6 +145,8 @@ def parse_options(args: argparse.Namespace) -> TraceOptions:
     if args.strsize < 0:
         raise sandbox.UmlpyError("umlpy: trace: -s must not be negative", 2)
     summary = args.summary or args.summary_too
+    if args.wall and not summary:
+        raise sandbox.UmlpyError("umlpy: trace: -w must be given with -c or -C", 2)
     return TraceOptions(
         names=names,
         statuses=frozenset(statuses),
@@ -127,18 +158,67 @@ def parse_options(args: argparse.Namespace) -> TraceOptions:
         json=args.json,
         pid_prefix=args.output is not None and args.follow < 2,
         per_task=args.output if args.follow >= 2 and args.output else None,
-        decode=Options(strsize=args.strsize, decode_fds=args.decode_fds, hex_strings=min(args.hex, 2)),
+        relative=args.relative,
+        wall=args.wall,
+        signals=signals,
+        paths=_path_set(args.paths),
+        stack=args.stack,
+        decode=Options(strsize=args.strsize, decode_fds=min(args.decode_fds, 2), hex_strings=min(args.hex, 2),
+                       verbose=args.verbose_structs),
     )
 
 
+def parse_signals(value: str) -> frozenset[int]:
+    """strace's ``-e signal=SET``: names with or without SIG, numbers, ``all``, ``none``, ``!`` negation."""
+    neg = value.startswith("!")
+    every = frozenset(range(1, 65))
+    chosen: set[int] = set()
+    for item in value.lstrip("!").split(","):
+        if item == "all":
+            chosen |= every
+        elif item == "none":
+            continue
+        elif item.isdigit():
+            chosen.add(int(item))
+        else:
+            name = item.upper() if item.upper().startswith("SIG") else "SIG" + item.upper()
+            num = _SIGNUMS.get(name)
+            if num is None:
+                raise ValueError(f"invalid signal '{item}'")
+            chosen.add(num)
+    return every - chosen if neg else frozenset(chosen)
+
+
+_SIGNUMS = {F.signame(n): n for n in range(1, 65)} | {s.name: int(s) for s in _signal.Signals}
+
+
+def _path_set(paths: list[str]) -> frozenset[bytes] | None:
+    """strace's -P: each path, and where it resolves to if that differs (told on stderr, as strace does)."""
+    if not paths:
+        return None
+    out: set[bytes] = set()
+    for p in paths:
+        out.add(os.fsencode(p))
+        try:
+            real = os.path.realpath(p, strict=True)
+        except OSError:
+            continue
+        if real != p:
+            sys.stderr.write(f'umlpy: trace: requested path "{p}" resolved into "{real}"\n')
+            out.add(os.fsencode(real))
+    return frozenset(out)
+
+
 class _Call:
-    __slots__ = ("decoded", "name", "shown_head", "t0", "wall0")
+    __slots__ = ("cpu0", "decoded", "name", "shown_head", "stack", "t0", "wall0")
 
     def __init__(self, name: str, decoded: Decoded | None, t0: int, wall0: float) -> None:
         self.name = name
         self.decoded = decoded
         self.t0 = t0
         self.wall0 = wall0
+        self.cpu0 = 0  # the process's CPU time at entry (-c without -w)
+        self.stack: list[str] | None = None  # -k, captured at entry: an execve replaces the maps
         self.shown_head = False  # printed as "<unfinished ...>"
 
 
@@ -188,6 +268,8 @@ class TraceObserver:
         self.stats = Stats()
         self._show = opts.lines and not opts.json
         self._filter_status = opts.statuses != _STATUSES
+        self._cpu_time = opts.summary and not opts.wall
+        self._prev_line: int | None = None  # monotonic ns of the previous line's leader (-r)
         if main_pid is not None:
             self.started(main_pid)
 
@@ -200,16 +282,21 @@ class TraceObserver:
         name = _name(ctx)
         if self.o.names is not None and name not in self.o.names:
             return False  # trapped for the sandbox's sake, not asked for: no exit stop
+        env = Env(ctx, ctx.tid, tuple(ctx.args), self.o.decode, ctx.sp if name == "rt_sigreturn" else 0)
+        if self.o.paths is not None and not pathtrace.touches(name, env, self.o.paths):
+            return False
         if ctx.tid not in self.live:
             self.started(ctx.tid)
-        decoded = None
-        if self.o.lines:
-            sp = ctx.sp if name == "rt_sigreturn" else 0
-            decoded = decode_enter(name, Env(ctx, ctx.tid, tuple(ctx.args), self.o.decode, sp))
+        decoded = decode_enter(name, env) if self.o.lines else None
         if self._show and not self._filter_status:
             self._interrupt()
             self.open = ctx.tid
-        self.pending[ctx.tid] = _Call(name, decoded, time.monotonic_ns(), time.time())
+        call = self.pending[ctx.tid] = _Call(name, decoded, time.monotonic_ns(), time.time())
+        if self._cpu_time:
+            call.cpu0 = _cpu_ns(self.tgid.get(ctx.tid, ctx.tid))
+        if self.o.stack and self._show:
+            regs = ctx.regs()
+            call.stack = stack.backtrace(ctx.tid, ctx.read, regs.rip, regs.rsp, regs.rbp)
         return True
 
     def syscall_exit(self, ctx: SyscallContext, retval: int) -> None:
@@ -243,7 +330,9 @@ class TraceObserver:
         else:
             text = f"+++ exited with {status.code} +++"
             event = {"event": "exited", "code": status.code}
-        if self.o.quiet < 2:
+        # strace: -qq hides "+++ exited", never "+++ killed by"; -e signal= hides the latter
+        shown = self._signal_shown(status.sig) if isinstance(status, Killed) else self.o.quiet < 2
+        if shown:
             self._event(tid, text, event)
         self.live.discard(tid)
 
@@ -253,17 +342,31 @@ class TraceObserver:
         except OSError:
             raw = b""
         info = format_siginfo(sig, raw)
-        if self.o.quiet < 3:
+        if self.o.quiet < 3 and self._signal_shown(sig):
             self._event(tid, f"--- {F.signame(sig)} {info} ---", {"event": "signal", "signal": F.signame(sig),
                                                                     "siginfo": info})
+            if self.o.stack and self._show:
+                self._out(tid).write("".join(x + "\n" for x in self._stack_now(tid)))
+
+    def _signal_shown(self, sig: int) -> bool:
+        return self.o.signals is None or sig in self.o.signals
+
+    def _stack_now(self, tid: int) -> list[str]:
+        """-k at a signal stop: the task is stopped, its registers readable."""
+        try:
+            regs = _ffi.new_regs()
+            _ffi.getregs(tid, regs)
+        except OSError:
+            return []
+        return stack.backtrace(tid, lambda a, n: memory.read(tid, a, n), regs.rip, regs.rsp, regs.rbp)
 
     def group_stop(self, tid: int, sig: int) -> None:
-        if self.o.quiet < 3:
+        if self.o.quiet < 3 and self._signal_shown(sig):
             name = F.signame(sig)
             self._event(tid, f"--- stopped by {name} ---", {"event": "stopped", "signal": name})
 
     # -- output --------------------------------------------------------------
-    def _leader(self, tid: int, wall: float) -> str:
+    def _leader(self, tid: int, wall: float, mono: int) -> str:
         if self.o.per_task is not None:
             p = ""  # the file name says whose lines these are
         elif self.o.pid_prefix:
@@ -279,6 +382,14 @@ class TraceObserver:
                 p += f"{int(wall)}.{frac:06d} "
             else:
                 p += time.strftime("%H:%M:%S", time.localtime(wall)) + (f".{frac:06d} " if ts == 2 else " ")
+        if self.o.relative:
+            # strace -r: since the previous line's start; a line may start before the last one printed
+            # (its head was held back for -e status=), so never negative.
+            prev = mono if self._prev_line is None else self._prev_line
+            self._prev_line = max(prev, mono)
+            us = max(0, mono - prev) // 1000
+            rel = f"{us // 1_000_000:6d}.{us % 1_000_000:06d}"
+            p += f"(+{rel}) " if ts else f"{rel} "
         return p
 
     def _out(self, tid: int) -> IO[str]:
@@ -304,14 +415,15 @@ class TraceObserver:
         if call is None or call.decoded is None:
             return
         call.shown_head = True
-        self._out(tid).write(f"{self._leader(tid, call.wall0)}{call.decoded.head()} <unfinished ...>\n")
+        self._out(tid).write(f"{self._leader(tid, call.wall0, call.t0)}{call.decoded.head()} <unfinished ...>\n")
 
     def _finish(self, tid: int, call: _Call, retval: int | None) -> None:
         t1 = time.monotonic_ns()
         r = None if retval is None else ((retval + (1 << 63)) % (1 << 64)) - (1 << 63)
         failed = r is not None and -4095 <= r < 0
         if self.o.summary and r is not None:  # like strace -c: calls that never return are not counted
-            self.stats.add(call.name, t1 - call.t0, failed)
+            spent = _cpu_ns(self.tgid.get(tid, tid)) - call.cpu0 if self._cpu_time else t1 - call.t0
+            self.stats.add(call.name, max(spent, 0), failed)
         if not self.o.lines:
             if self.open == tid:
                 self.open = None
@@ -329,13 +441,14 @@ class TraceObserver:
             self._json(tid, call, d, r, t1)
             return
         if not call.shown_head and (self.open == tid or self._filter_status or self.o.per_task is not None):
-            line = self._leader(tid, call.wall0) + d.text()
+            line = self._leader(tid, call.wall0, call.t0) + d.text()
         else:
             self._interrupt()
-            line = f"{self._leader(tid, time.time())}<... {call.name} resumed>{d.tail()}"
+            line = f"{self._leader(tid, time.time(), time.monotonic_ns())}<... {call.name} resumed>{d.tail()}"
         self.open = None
         dur = f" <{(t1 - call.t0) / 1e9:.6f}>" if self.o.durations and r is not None else ""
-        self._out(tid).write(f"{line:<{_COLUMN}} = {ret}{dur}\n")
+        trail = "".join(x + "\n" for x in call.stack) if call.stack else ""
+        self._out(tid).write(f"{line:<{_COLUMN}} = {ret}{dur}\n{trail}")
 
     def _json(self, tid: int, call: _Call, d: Decoded, r: int | None, t1: int) -> None:
         err = F.errno_name(-r) if r is not None and -4095 <= r < 0 else None
@@ -353,7 +466,15 @@ class TraceObserver:
                            + "\n")
         elif self.o.lines:
             self._interrupt()
-            self._out(tid).write(f"{self._leader(tid, time.time())}{text}\n")
+            self._out(tid).write(f"{self._leader(tid, time.time(), time.monotonic_ns())}{text}\n")
+
+
+def _cpu_ns(pid: int) -> int:
+    """The CPU time process ``pid`` has used: its CPU-time clock, MAKE_PROCESS_CPUCLOCK(pid, CPUCLOCK_SCHED)."""
+    try:
+        return time.clock_gettime_ns(((~pid) << 3) | 2)
+    except OSError:
+        return 0
 
 
 def _name(ctx: SyscallContext) -> str:

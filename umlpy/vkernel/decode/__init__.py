@@ -133,7 +133,7 @@ def _safe(a: Arg, env: Env, i: int) -> str | None:
         return hexc(env.args[i])
 
 
-def format_return(d: Decoded | None, ret: int | None, *, decode_fds: bool = False) -> str:
+def format_return(d: Decoded | None, ret: int | None, *, decode_fds: int = 0) -> str:
     """The text after ``= ``: ``3``, ``-1 ENOENT (No such file or directory)``, ``?``."""
     if ret is None:
         return "?"

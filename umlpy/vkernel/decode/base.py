@@ -28,11 +28,12 @@ class Memory(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Options:
-    """Formatting options: ``-s`` string size, ``-y`` fd paths, ``-x``/``-xx``."""
+    """Formatting options: ``-s`` string size, ``-y``/``-yy`` fds, ``-x``/``-xx``, ``-v``."""
 
     strsize: int = 32
-    decode_fds: bool = False
+    decode_fds: int = 0  # 1: fd paths; 2: and socket endpoints, device numbers
     hex_strings: int = 0  # 1: non-printable as \x, 2: everything as \x
+    verbose: bool = False  # -v: structures in full, no "..."
 
 
 class Env:
@@ -163,6 +164,10 @@ def show_fd(e: Env, fd: int) -> str:
     if e.opts.decode_fds and fd >= 0:
         p = fd_path(e.tid, fd)
         if p is not None:
+            if e.opts.decode_fds >= 2:
+                from umlpy.vkernel.decode.fdinfo import describe  # here: fdinfo -> strings -> base
+
+                p = describe(e.tid, fd, p)
             return f"{fd}<{p}>"
     return str(fd)
 

@@ -56,6 +56,15 @@ def _type(e: Env, i: int) -> str:
     return "|".join(parts)
 
 
+def _accept_flags(e: Env, i: int) -> str:
+    """accept4's flags: strace names them SOCK_CLOEXEC|SOCK_NONBLOCK (the O_ values)."""
+    v = e.args[i] & 0xFFFFFFFF
+    parts = [n for bit, n in ((0o2000000, "SOCK_CLOEXEC"), (0o4000, "SOCK_NONBLOCK")) if v & bit]
+    if v & ~(0o2000000 | 0o4000):
+        parts.append(f"{v & ~(0o2000000 | 0o4000):#x}")
+    return "|".join(parts) or "0"
+
+
 DOMAIN = Arg(lambda e, i: af_name(e.args[i]))
 MSGFLAGS = Arg(lambda e, i: F.flags(e.args[i] & 0xFFFFFFFF, MSG))
 _LEVELS = {1: "SOL_SOCKET", 0: "SOL_IP", 6: "SOL_TCP", 17: "SOL_UDP", 41: "SOL_IPV6"}
@@ -68,7 +77,7 @@ SPECS: dict[str, Spec] = {
     "bind": sc(FD, sockaddr_in(2), INT),
     "listen": sc(FD, INT),
     "accept": sc(FD, SOCKADDR_OUT, SOCKLEN_OUT, ret=Ret.FD),
-    "accept4": sc(FD, SOCKADDR_OUT, SOCKLEN_OUT, Arg(lambda e, i: F.flags(e.args[i] & 0xFFFFFFFF, F.FdFlags)),
+    "accept4": sc(FD, SOCKADDR_OUT, SOCKLEN_OUT, Arg(_accept_flags),
                   ret=Ret.FD),
     "getsockname": sc(FD, SOCKADDR_OUT, SOCKLEN_OUT),
     "getpeername": sc(FD, SOCKADDR_OUT, SOCKLEN_OUT),

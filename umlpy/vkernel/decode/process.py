@@ -58,6 +58,8 @@ def _envp(e: Env, i: int) -> str:
     ptrs = _ptr_array(e, a)
     if ptrs is None:
         return ptr_str(a)
+    if e.opts.verbose:
+        return "[" + ", ".join(cstring(e, p) for p in ptrs) + "]"
     n = len(ptrs)
     return f"{a:#x} /* {n} var{'s' if n != 1 else ''} */"
 
@@ -148,6 +150,9 @@ def _uname_out(e: Env, i: int) -> str:
     if data is None:
         return ptr_str(e.args[i])
     f = [data[65 * k: 65 * (k + 1)].split(b"\0")[0].decode("latin-1") for k in range(6)]
+    if e.opts.verbose:
+        names = ("sysname", "nodename", "release", "version", "machine", "domainname")
+        return "{" + ", ".join(f'{n}="{v}"' for n, v in zip(names, f, strict=True)) + "}"
     return f'{{sysname="{f[0]}", nodename="{f[1]}", ...}}'
 
 

@@ -1,4 +1,4 @@
-"""Structures in guest memory, printed in strace's abbreviated (non ``-v``) form.
+"""Structures in guest memory, as strace prints them: abbreviated (``...``), or in full under ``-v``.
 
 Layouts are x86-64's: ``struct stat`` (arch/x86/include/uapi/asm/stat.h),
 ``struct statx`` (include/uapi/linux/stat.h), ``struct timespec``,
@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import socket
 import struct
+import time
 from collections.abc import Callable
 
 from umlpy.vkernel.decode import flags as F
-from umlpy.vkernel.decode.base import Arg, Env, ptr_str, s32, s64
+from umlpy.vkernel.decode.base import Arg, Env, hexc, ptr_str, s32, s64
 from umlpy.vkernel.decode.strings import counted, quote
 
 _STAT = struct.Struct("<QQQIIIiQqqq")  # up to st_blocks
@@ -22,34 +23,67 @@ _STAT = struct.Struct("<QQQIIIiQqqq")  # up to st_blocks
 def _dev(v: int) -> str:
     major = ((v >> 8) & 0xFFF) | ((v >> 32) & ~0xFFF)
     minor = (v & 0xFF) | ((v >> 12) & ~0xFF)
-    return f"makedev({major:#x}, {minor:#x})"
+    return f"makedev({hexc(major)}, {hexc(minor)})"  # C's %#x: 0 prints as 0
+
+
+def time_comment(sec: int, nsec: int) -> str:
+    """strace's ``/* 2026-11-24T12:46:22.683443758+0000 */`` after a time (none for 0, as strace)."""
+    if sec == 0 and nsec == 0:
+        return ""
+    try:
+        t = time.localtime(sec)
+    except (OverflowError, OSError, ValueError):
+        return ""
+    frac = f".{nsec:09d}" if nsec else ""
+    return f" /* {time.strftime('%Y-%m-%dT%H:%M:%S', t)}{frac}{time.strftime('%z', t)} */"
 
 
 def stat_str(e: Env, addr: int) -> str:
     data = e.read(addr, 144)
     if data is None:
         return ptr_str(addr)
-    _, _ino, _nlink, mode, _uid, _gid, _pad, rdev, size, _bs, _blocks = _STAT.unpack_from(data)
-    if mode & 0o170000 in (0o020000, 0o060000):
-        return f"{{st_mode={F.file_mode(mode)}, st_rdev={_dev(rdev)}, ...}}"
-    return f"{{st_mode={F.file_mode(mode)}, st_size={size}, ...}}"
+    dev, ino, nlink, mode, uid, gid, _pad, rdev, size, blksize, blocks = _STAT.unpack_from(data)
+    special = mode & 0o170000 in (0o020000, 0o060000)
+    what = f"st_rdev={_dev(rdev)}" if special else f"st_size={size}"
+    if not e.opts.verbose:
+        return f"{{st_mode={F.file_mode(mode)}, {what}, ...}}"
+    parts = [f"st_dev={_dev(dev)}", f"st_ino={ino}", f"st_mode={F.file_mode(mode)}", f"st_nlink={nlink}",
+             f"st_uid={uid}", f"st_gid={gid}", f"st_blksize={blksize}", f"st_blocks={blocks}", what]
+    for k, name in enumerate(("atime", "mtime", "ctime")):
+        sec, nsec = struct.unpack_from("<qQ", data, 72 + 16 * k)
+        parts.append(f"st_{name}={sec}{time_comment(sec, nsec)}, st_{name}_nsec={nsec}")
+    return "{" + ", ".join(parts) + "}"
 
 
 def statx_str(e: Env, addr: int) -> str:
     data = e.read(addr, 0x100)
     if data is None:
         return ptr_str(addr)
-    mask, _blksize, attrs = struct.unpack_from("<IIQ", data, 0)
-    (mode,) = struct.unpack_from("<H", data, 28)
-    (size,) = struct.unpack_from("<Q", data, 40)
-    rdev_major, rdev_minor = struct.unpack_from("<II", data, 128)
-    parts = [f"stx_mask={F.flags(mask, F.STATX)}", f"stx_attributes={F.flags(attrs, F.STATX_ATTR)}",
-             f"stx_mode={F.file_mode(mode)}"]
-    if mode & 0o170000 in (0o020000, 0o060000):
-        parts.append(f"stx_rdev_major={rdev_major}, stx_rdev_minor={rdev_minor}")
-    else:
-        parts.append(f"stx_size={size}")
-    return "{" + ", ".join(parts) + ", ...}"
+    mask, blksize, attrs = struct.unpack_from("<IIQ", data, 0)
+    nlink, uid, gid, mode = struct.unpack_from("<IIIH", data, 16)
+    ino, size, blocks, attrs_mask = struct.unpack_from("<QQQQ", data, 32)
+    rdev_major, rdev_minor, dev_major, dev_minor, mnt_id = struct.unpack_from("<IIIIQ", data, 128)
+    special = mode & 0o170000 in (0o020000, 0o060000)
+    if not e.opts.verbose:
+        parts = [f"stx_mask={F.flags(mask, F.STATX)}", f"stx_attributes={F.flags(attrs, F.STATX_ATTR)}",
+                 f"stx_mode={F.file_mode(mode)}"]
+        if special:
+            parts.append(f"stx_rdev_major={rdev_major}, stx_rdev_minor={rdev_minor}")
+        else:
+            parts.append(f"stx_size={size}")
+        return "{" + ", ".join(parts) + ", ...}"
+    parts = [f"stx_mask={F.flags(mask, F.STATX)}", f"stx_blksize={blksize}",
+             f"stx_attributes={F.flags(attrs, F.STATX_ATTR)}", f"stx_nlink={nlink}", f"stx_uid={uid}",
+             f"stx_gid={gid}", f"stx_mode={F.file_mode(mode)}", f"stx_ino={ino}", f"stx_size={size}",
+             f"stx_blocks={blocks}", f"stx_attributes_mask={F.flags(attrs_mask, F.STATX_ATTR)}"]
+    for k, name in enumerate(("atime", "btime", "ctime", "mtime")):
+        sec, nsec = struct.unpack_from("<qI", data, 64 + 16 * k)
+        parts.append(f"stx_{name}={{tv_sec={sec}, tv_nsec={nsec}}}{time_comment(sec, nsec)}")
+    parts += [f"stx_rdev_major={rdev_major}", f"stx_rdev_minor={rdev_minor}", f"stx_dev_major={dev_major}",
+              f"stx_dev_minor={dev_minor}"]
+    if mask & F.STATX.STATX_MNT_ID:
+        parts.append(f"stx_mnt_id={mnt_id:#x}")
+    return "{" + ", ".join(parts) + "}"
 
 
 def timespec_str(e: Env, addr: int) -> str:
@@ -133,6 +167,12 @@ def sockaddr_str(e: Env, addr: int, length: int) -> str:
         return ptr_str(addr)
     (fam,) = struct.unpack_from("<H", data)
     fname = _AF.get(fam, str(fam))
+    if fam == socket.AF_UNIX and length == 2:
+        return "{sa_family=AF_UNIX}"  # unnamed (socketpair, an accepted connection)
+    if fam == socket.AF_NETLINK and length >= 12:
+        pad, pid, groups = struct.unpack_from("<HII", data, 2)
+        pad_text = f"nl_pad={pad:#x}, " if pad else ""
+        return f"{{sa_family=AF_NETLINK, {pad_text}nl_pid={pid}, nl_groups={groups:08x}}}"
     if fam == socket.AF_UNIX:
         p = data[2:]
         if p[:1] == b"\0":
