@@ -117,6 +117,12 @@ class VirtualKernel:
             outcome = injected if injected is not None else self._decide(ctx)
         except GuestError as e:
             outcome = Emulate(-e.errno)
+        except (OSError, OverflowError) as e:
+            # A guest pointer the tracer could not read or write: the
+            # kernel would have failed the call with EFAULT too.
+            if isinstance(e, OSError) and e.errno != errno.EFAULT:
+                raise
+            outcome = Emulate(-errno.EFAULT)
         except scratch.ScratchNeeded:
             tries = again.attempts if again is not None else 0
             grown = self._grow_scratch(task, ctx, tries, wants_exit)
