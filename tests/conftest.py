@@ -29,7 +29,7 @@ def umlpy_cmd(*args: str) -> list[str]:
 
 
 def run_umlpy(*args: str, timeout: float = 120, **kw: object) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ)
+    env = dict(kw.pop("env", os.environ))  # type: ignore[call-overload]
     env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
     return subprocess.run(
         umlpy_cmd(*args), capture_output=True, text=True, timeout=timeout, env=env, check=False, **kw  # type: ignore[call-overload]

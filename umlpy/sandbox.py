@@ -337,6 +337,7 @@ class Sandbox:
             + tuple(cfg.handlers_override or ())
             + (meta.TRAPPED_WHEN_LIMITED if cfg.writable is not None and vfs is None else ())
             + (fs.TRAPPED if vfs is not None else ())
+            + (fs.FAKE_ROOT_TRAPPED if vfs is not None and vfs.config.fake_root else ())
             + tuple(sorted(injector.names if injector is not None else ())),
             native_rules=guard_rules,
         )

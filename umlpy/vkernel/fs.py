@@ -912,6 +912,33 @@ def sys_unix_connect(k: Kernel, ctx: SyscallContext) -> Outcome:
         os.close(sock)
 
 
+# -- fake root: the guest's credentials ---------------------------------------------
+
+
+def sys_fake_id(k: Kernel, ctx: SyscallContext) -> Outcome:
+    """Under --fake-root the guest is uid/gid 0 and its set*id calls succeed
+    without effect (as PRoot -0 does); the host credentials never change."""
+    vfs = k.vfs
+    if vfs is None or not vfs.config.fake_root:
+        return PASS
+    name = k.name_of(ctx.nr)
+    if name in ("getresuid", "getresgid"):
+        try:
+            for i in range(3):
+                ctx.write(ctx.args[i], b"\0\0\0\0")
+        except OSError:
+            raise GuestError(errno.EFAULT) from None
+    return Emulate(0)
+
+
+FAKE_ROOT_HANDLERS = {
+    n: sys_fake_id
+    for n in ("getuid", "geteuid", "getgid", "getegid", "getresuid", "getresgid",
+              "setuid", "setgid", "setreuid", "setregid", "setresuid", "setresgid", "setfsuid", "setfsgid",
+              "setgroups")
+}
+
+
 # -- the table's view -------------------------------------------------------------------
 
 HANDLERS: dict[str, Callable[[Kernel, SyscallContext], Outcome]] = {
@@ -948,7 +975,9 @@ HANDLERS: dict[str, Callable[[Kernel, SyscallContext], Outcome]] = {
     "getdents": sys_getdents,
     "bind": sys_unix_bind,
     "connect": sys_unix_connect,
+    **FAKE_ROOT_HANDLERS,
 }
 """Handlers for the file family, trapped whenever the guest runs on a vfs."""
 
-TRAPPED: tuple[str, ...] = tuple(sorted(HANDLERS))
+TRAPPED: tuple[str, ...] = tuple(sorted(set(HANDLERS) - set(FAKE_ROOT_HANDLERS)))
+FAKE_ROOT_TRAPPED: tuple[str, ...] = tuple(sorted(FAKE_ROOT_HANDLERS))

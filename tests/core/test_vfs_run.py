@@ -1,0 +1,211 @@
+"""The virtual filesystem under real guests: copy-on-write over /, review, hiding, /proc.
+
+Every test runs real programs under the real tracer and checks the host
+afterwards; the host must be unchanged unless a commit says otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import run_umlpy
+
+pytestmark = pytest.mark.usefixtures("traceable")
+
+
+def _state(tmp_path: Path) -> Path:
+    return tmp_path / "state"
+
+
+def _run(tmp_path: Path, script: str, *opts: str) -> subprocess.CompletedProcess[str]:
+    return run_umlpy("run", "-q", "--state-dir", str(_state(tmp_path)), *opts, "--", "sh", "-c", script, cwd=tmp_path)
+
+
+def _tree(root: Path) -> dict[str, bytes | None]:
+    out: dict[str, bytes | None] = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for d in dirnames:
+            out[os.path.relpath(os.path.join(dirpath, d), root)] = None
+        for f in filenames:
+            p = os.path.join(dirpath, f)
+            out[os.path.relpath(p, root)] = Path(p).read_bytes() if not os.path.islink(p) else os.readlink(p).encode()
+    return out
+
+
+@pytest.fixture
+def host_tree(tmp_path: Path) -> Path:
+    h = tmp_path / "h"
+    (h / "sub").mkdir(parents=True)
+    (h / "keep").write_text("keep\n")
+    (h / "edit").write_text("old\n")
+    (h / "gone").write_text("gone\n")
+    (h / "sub" / "deep").write_text("deep\n")
+    (h / "link").symlink_to("keep")
+    return h
+
+
+def test_writes_land_in_the_overlay_and_the_host_is_unchanged(tmp_path: Path, host_tree: Path) -> None:
+    before = _tree(host_tree)
+    script = (
+        "set -e; cd h; echo new >> edit; echo created > new; rm gone; mkdir -p made/x; mv sub moved; "
+        "ln -s new newlink; chmod 600 keep; touch -d 2001-01-01 keep; "
+        "cat edit new; ls; ls moved; readlink newlink; cat link; pwd; cd made/x && pwd && /bin/pwd"
+    )
+    r = _run(tmp_path, script)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split("\n") == [
+        "old", "new", "created",
+        "edit", "keep", "link", "made", "moved", "new", "newlink",
+        "deep", "new", "keep", f"{host_tree}", f"{host_tree}/made/x", f"{host_tree}/made/x", "",
+    ]
+    assert _tree(host_tree) == before
+    assert (host_tree / "keep").stat().st_mode & 0o777 != 0o600
+
+
+def test_diff_then_commit_reproduces_the_run_on_the_host(tmp_path: Path, host_tree: Path) -> None:
+    r = _run(tmp_path, "cd h && echo new >> edit && echo created > new && rm gone && mkdir d && echo x > d/f")
+    assert r.returncode == 0, r.stderr
+    state = str(_state(tmp_path))
+    d = run_umlpy("diff", state)
+    assert d.returncode == 0, d.stderr
+    lines = sorted(d.stdout.splitlines())
+    assert [ln.split()[0] + " " + ln.split()[1] for ln in lines] == [
+        f"A {host_tree}/d", f"A {host_tree}/d/f", f"A {host_tree}/new", f"D {host_tree}/gone", f"M {host_tree}/edit",
+    ]
+    c = run_umlpy("commit", state, str(host_tree / "new"))  # only a part first
+    assert c.returncode == 0, c.stderr
+    assert (host_tree / "new").read_text() == "created\n" and (host_tree / "gone").exists()
+    c = run_umlpy("commit", state)
+    assert c.returncode == 0, c.stderr
+    assert (host_tree / "edit").read_text() == "old\nnew\n"
+    assert not (host_tree / "gone").exists() and (host_tree / "d" / "f").read_text() == "x\n"
+    assert run_umlpy("discard", state).returncode == 0
+    assert not _state(tmp_path).exists()
+
+
+def test_a_run_that_changes_nothing_leaves_no_state_and_commit_flag_applies(tmp_path: Path, host_tree: Path) -> None:
+    home = tmp_path / "xdg"
+    env = dict(os.environ, XDG_STATE_HOME=str(home))
+    r = run_umlpy("run", "--", "cat", str(host_tree / "keep"), env=env)
+    assert r.returncode == 0 and r.stdout == "keep\n" and "change(s) kept" not in r.stderr
+    assert list((home / "umlpy").iterdir()) == []
+    r = run_umlpy("run", "--commit", "--", "sh", "-c", f"echo c > {host_tree}/committed", env=env)
+    assert r.returncode == 0, r.stderr
+    assert (host_tree / "committed").read_text() == "c\n"
+    assert list((home / "umlpy").iterdir()) == []
+    r = run_umlpy("run", "--", "sh", "-c", f"echo k > {host_tree}/kept", env=env)
+    assert "1 change(s) kept in sandbox" in r.stderr and not (host_tree / "kept").exists()
+    listing = run_umlpy("list", env=env)
+    assert "1 change(s)" in listing.stdout
+
+
+def test_rm_rf_of_a_big_tree_finishes_and_the_host_keeps_it(tmp_path: Path) -> None:
+    big = tmp_path / "big"
+    for i in range(20):
+        (big / f"d{i}").mkdir(parents=True)
+        for j in range(150):
+            (big / f"d{i}" / f"f{j}").write_text("x")
+    r = _run(tmp_path, "rm -rf big && ls -a; test -e big && echo still there; echo done")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == [".", "..", "done"]
+    assert sum(1 for _ in big.rglob("f*")) == 3000
+
+
+def test_read_only_root_is_erofs_and_write_binds_reach_the_host(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    r = _run(tmp_path, "echo a > out/f; echo b > g || echo refused", "--read-only", "--write", str(out))
+    assert "refused" in r.stdout and "Read-only file system" in r.stderr
+    assert (out / "f").read_text() == "a\n" and not (tmp_path / "g").exists()
+
+
+def test_hidden_paths_are_absent(tmp_path: Path) -> None:
+    (tmp_path / "secret").mkdir()
+    (tmp_path / "secret" / "key").write_text("TOPSECRET")
+    (tmp_path / "open").write_text("fine")
+    r = _run(tmp_path, "ls; cat secret/key; cd secret; ls -d secret* || echo none",
+             "--hide", str(tmp_path / "secret"))
+    assert "secret" not in r.stdout.split("none")[0] and "TOPSECRET" not in r.stdout
+    assert "No such file or directory" in r.stderr and r.stdout.strip().endswith("none")
+
+
+def test_proc_shows_only_the_sandbox(tmp_path: Path) -> None:
+    me = os.getpid()
+    r = _run(tmp_path, f"ls /proc | grep -c '^[0-9]'; test -e /proc/{me} && echo visible; "
+                       "readlink /proc/self/cwd; cat /proc/self/stat | cut -d' ' -f2; echo x > /proc/self/mem || echo no-mem")
+    lines = r.stdout.splitlines()
+    assert int(lines[0]) <= 3  # sh, ls, grep at most
+    assert "visible" not in lines
+    assert lines[1:4] == [str(tmp_path), "(cat)", "no-mem"]
+
+
+def test_fchmod_through_a_read_only_fd_does_not_reach_the_host(tmp_path: Path, host_tree: Path) -> None:
+    keep = host_tree / "keep"
+    mode = keep.stat().st_mode & 0o7777
+    code = f"import os\nfd=os.open({str(keep)!r}, os.O_RDONLY)\nos.fchmod(fd, 0o4777)\nprint(oct(os.stat({str(keep)!r}).st_mode & 0o7777))"
+    r = run_umlpy("run", "-q", "--discard", "--", "python3", "-c", code)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "0o4777"  # the guest sees its change...
+    assert keep.stat().st_mode & 0o7777 == mode  # ...the host does not
+
+
+def test_fake_root_chown_persists_in_the_view(tmp_path: Path, host_tree: Path) -> None:
+    r = _run(tmp_path, "cd h && chown 123:456 keep && chmod 4711 edit && stat -c '%u:%g %a' keep edit && id -u", "-0")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0] == "123:456 644" and lines[1].endswith(" 4711") and lines[2] == "0"
+    st = (host_tree / "keep").stat()
+    assert (st.st_uid, st.st_gid) == (os.getuid(), os.getgid())
+
+
+def test_unix_socket_in_the_overlay(tmp_path: Path) -> None:
+    code = (
+        "import socket, os\n"
+        "s=socket.socket(socket.AF_UNIX); s.bind('sock'); s.listen(1)\n"
+        "c=socket.socket(socket.AF_UNIX); c.connect(os.path.abspath('sock'))\n"
+        "a,_=s.accept(); c.sendall(b'hi'); print(a.recv(2).decode(), os.path.exists('sock'))\n"
+    )
+    r = run_umlpy("run", "-q", "--discard", "--", "python3", "-c", code, cwd=tmp_path)
+    assert (r.returncode, r.stdout) == (0, "hi True\n"), r.stderr
+    assert not (tmp_path / "sock").exists()
+
+
+def test_bad_review_input_is_one_line(tmp_path: Path) -> None:
+    for args in (("diff", "no-such-sandbox"), ("commit", "no-such-sandbox"), ("discard", str(tmp_path / "nope"))):
+        r = run_umlpy(*args)
+        assert r.returncode == 2 and r.stderr.count("\n") == 1 and "Traceback" not in r.stderr, r.stderr
+    r = run_umlpy("run", "--bind", str(tmp_path / "missing"), "--", "true")
+    assert r.returncode == 2 and "No such file" in r.stderr and r.stderr.count("\n") == 1
+
+
+def test_report_lists_changes(tmp_path: Path) -> None:
+    report = tmp_path / "r.json"
+    r = run_umlpy("run", "-q", "--discard", "--report", str(report), "--", "sh", "-c", f"echo x > {tmp_path}/n")
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(report.read_text())
+    assert {"path": f"{tmp_path}/n", "kind": "created"} in doc["changes"]
+
+
+def test_path_flip_race_never_reads_a_hidden_file(tmp_path: Path, build_guest) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "hidden").mkdir()
+    secret = tmp_path / "hidden" / "secret"
+    secret.write_text("TOPSECRET\n")
+    exe = build_guest("escape_vfs_race")
+    r = _run(tmp_path, f"{exe} flip {secret} 20000", "--hide", str(tmp_path / "hidden"), "--cpu", "spread")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("leaked=0 of 20000"), r.stdout
+
+
+def test_upper_symlink_swap_never_leaves_the_view(tmp_path: Path, build_guest) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "hidden").mkdir()
+    (tmp_path / "hidden" / "secret").write_text("TOPSECRET\n")
+    exe = build_guest("escape_vfs_race")
+    r = _run(tmp_path, f"{exe} symlink {tmp_path / 'hidden'} 20000", "--hide", str(tmp_path / "hidden"),
+             "--cpu", "spread")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("leaked=0 of 20000"), r.stdout
