@@ -81,16 +81,32 @@ def write(tid: int, addr: int, data: bytes) -> None:
     poke(tid, addr, data)
 
 
+_mem_fds: dict[int, int] = {}
+
+
 def poke(tid: int, addr: int, data: bytes) -> None:
     """Write through /proc/TID/mem only: for pages that are read-only to the guest.
 
     process_vm_writev honours page protections and mseal(2), so it cannot
     write the scratch pages at all; a ptracer's /proc/PID/mem write
-    (FOLL_FORCE) can, even into a sealed read-only mapping.
+    (FOLL_FORCE) can, even into a sealed read-only mapping.  The file stays
+    open per task (it names the address space of the moment it was opened):
+    :func:`forget` it when the task execs or dies.
     """
-    fd = os.open(f"/proc/{tid}/mem", os.O_WRONLY | os.O_CLOEXEC)
+    fd = _mem_fds.get(tid)
+    if fd is None:
+        fd = _mem_fds[tid] = os.open(f"/proc/{tid}/mem", os.O_WRONLY | os.O_CLOEXEC)
     try:
-        if os.pwrite(fd, data, addr) != len(data):
-            raise OSError(errno.EFAULT, "short write to guest memory")
-    finally:
+        n = os.pwrite(fd, data, addr)
+    except OSError:
+        forget(tid)
+        raise
+    if n != len(data):
+        raise OSError(errno.EFAULT, "short write to guest memory")
+
+
+def forget(tid: int) -> None:
+    """The task exec'd or is gone: close its cached /proc/TID/mem."""
+    fd = _mem_fds.pop(tid, None)
+    if fd is not None:
         os.close(fd)

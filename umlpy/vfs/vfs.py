@@ -143,6 +143,10 @@ class Vfs:
         os.makedirs(self.empty, mode=0o555, exist_ok=True)
         self.overlays: dict[bytes, Overlay] = {}
         self._lower_dev: dict[bytes, int] = {}
+        # Lookup caches (see invalidate): where a guest path lands (the mount
+        # table is fixed), and what is there in the copy-on-write mounts.
+        self._where: dict[bytes, Location] = {}
+        self._seen: dict[bytes, tuple[os.stat_result | None, Layer | None, bytes | None]] = {}
         for d in (b"upper", b"work", b"meta"):
             os.makedirs(os.path.join(state, d), mode=0o700, exist_ok=True)
         for m in self.mounts.mounts:
@@ -155,13 +159,43 @@ class Vfs:
                 )
                 self._lower_dev[m.guest] = os.stat(m.host).st_dev
 
+    # --- caches -----------------------------------------------------------------------
+
+    def invalidate(self) -> None:
+        """Forget what lookups found in the copy-on-write mounts.
+
+        Called before and after anything changes their namespace (the
+        handlers call it again at the exit of the guest's own creating,
+        deleting and renaming calls, so a lookup made while the host kernel
+        was still at work is not kept).  Changes made to the lower host
+        tree by other host programs during a run are seen only after the
+        guest's next namespace change; read-write binds, /proc and the
+        other non-layered mounts are never cached.
+        """
+        self._seen.clear()
+
+    def _locate(self, guest: bytes) -> Location:
+        loc = self._where.get(guest)
+        if loc is None:
+            if len(self._where) > 100_000:
+                self._where.clear()
+            loc = self._where[guest] = self.mounts.locate(guest)
+        return loc
+
     # --- Accessor protocol (guest view) ---------------------------------------------
 
     def _stat(self, loc: Location) -> tuple[os.stat_result | None, Layer | None, bytes | None]:
         ov = self.overlays.get(loc.mount.guest)
         if ov is not None:
+            key = loc.mount.guest + b"\0" + loc.rel
+            hit = self._seen.get(key)
+            if hit is not None:
+                return hit
             lk = ov.lookup(loc.rel)
-            return lk.st, lk.layer, lk.host
+            if len(self._seen) > 100_000:
+                self._seen.clear()
+            out = self._seen[key] = (lk.st, lk.layer, lk.host)
+            return out
         try:
             return os.lstat(loc.host), None, loc.host
         except (FileNotFoundError, NotADirectoryError):
@@ -172,7 +206,7 @@ class Vfs:
     def lstat(self, path: bytes) -> Node | None:
         if self.mounts.is_hidden(path):
             return None
-        loc = self.mounts.locate(path)
+        loc = self._locate(path)
         m = loc.mount
         if m.kind is MountKind.SYNTHETIC:
             return None if loc.rel else Node(NodeKind.REG, (m.guest, 0))
@@ -183,7 +217,7 @@ class Vfs:
         return Node(NodeKind.from_mode(st.st_mode), (m.guest, dev))
 
     def readlink(self, path: bytes) -> bytes:
-        _, _, host = self._stat(self.mounts.locate(path))
+        _, _, host = self._stat(self._locate(path))
         if host is None:
             raise VfsError(errno.ENOENT)
         try:
@@ -208,7 +242,7 @@ class Vfs:
 
     def locate(self, guest: bytes, *, node: Node | None = None) -> Resolved:
         """Facts about an already canonical guest path (no walk)."""
-        loc = self.mounts.locate(guest)
+        loc = self._locate(guest)
         if node is None:
             node = self.lstat(guest)
         if loc.mount.kind is MountKind.SYNTHETIC:
@@ -235,7 +269,11 @@ class Vfs:
         ov = self._writable(res)
         if ov is None:
             return res.host if res.host is not None else Location(res.mount, res.rel).host
-        return ov.prepare_write(res.rel, intent)
+        self.invalidate()
+        try:
+            return ov.prepare_write(res.rel, intent)
+        finally:
+            self.invalidate()
 
     def prepare_rename(
         self, old: Resolved, new: Resolved, *, noreplace: bool = False, exchange: bool = False
@@ -248,7 +286,11 @@ class Vfs:
         self._writable(new)
         if ov is None:
             return Location(old.mount, old.rel).host, Location(new.mount, new.rel).host
-        return ov.prepare_rename(old.rel, new.rel, noreplace=noreplace, exchange=exchange)
+        self.invalidate()
+        try:
+            return ov.prepare_rename(old.rel, new.rel, noreplace=noreplace, exchange=exchange)
+        finally:
+            self.invalidate()
 
     def prepare_dir(self, res: Resolved) -> bytes:
         """A directory the host kernel may create unnamed files in (O_TMPFILE):
@@ -256,7 +298,11 @@ class Vfs:
         ov = self._writable(res)
         if ov is None:
             return res.host if res.host is not None else Location(res.mount, res.rel).host
-        return ov.copy_up(res.rel)
+        self.invalidate()
+        try:
+            return ov.copy_up(res.rel)
+        finally:
+            self.invalidate()
 
     def writable_hosts(self) -> list[bytes]:
         """Host directories guest writes may land in (the Landlock allow-list)."""
@@ -270,12 +316,14 @@ class Vfs:
         if ov is None:
             raise VfsError(errno.EPERM, "fake ownership only on copy-on-write mounts")
         ov.fake_chown(res.rel, uid, gid)
+        self.invalidate()
 
     def fake_chmod(self, res: Resolved, mode: int) -> None:
         ov = self._writable(res)
         if ov is None:
             raise VfsError(errno.EPERM, "fake modes only on copy-on-write mounts")
         ov.fake_chmod(res.rel, mode)
+        self.invalidate()
 
     def meta_of(self, res: Resolved) -> FakeMeta | None:
         """Owner/mode overrides to apply to stat(2) results for ``res``."""
@@ -346,6 +394,7 @@ class Vfs:
         return sorted(out, key=lambda c: c.path)
 
     def commit(self, selection: Iterable[bytes] | None = None) -> _changes.CommitResult:
+        self.invalidate()
         sel = None if selection is None else set(selection)
         applied: list[bytes] = []
         failed: list[tuple[bytes, str]] = []
@@ -356,6 +405,7 @@ class Vfs:
         return _changes.CommitResult(tuple(applied), tuple(failed))
 
     def discard(self) -> None:
+        self.invalidate()
         for ov in self.overlays.values():
             _changes.discard(ov)
 

@@ -16,7 +16,7 @@ import stat
 from collections.abc import Callable, Mapping
 from typing import Protocol
 
-from umlpy.tracer import _ffi
+from umlpy.tracer import _ffi, memory
 from umlpy.tracer.loop import SyscallContext
 from umlpy.tracer.stops import Exited, Killed
 from umlpy.vkernel import fs, scratch
@@ -155,6 +155,8 @@ class VirtualKernel:
             for t in [t for t in self.k.tasks.values() if t.tgid == task.tgid]:
                 del self.k.tasks[t.tid]
         scratch.release(task)
+        memory.forget(former_tid)
+        memory.forget(tid)
         task.exec(tid)
         self.k.tasks[tid] = task
         self._note_exec(tid)
@@ -165,6 +167,7 @@ class VirtualKernel:
         task = self.k.tasks.pop(tid, None)
         if task is not None:
             scratch.release(task)
+        memory.forget(tid)
         self.k.forking.discard(tid)
         if self.observer is not None:
             self.observer.task_gone(tid, status)

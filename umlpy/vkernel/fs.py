@@ -154,6 +154,16 @@ def _call(k: Kernel, ctx: SyscallContext) -> _Call:
     return c
 
 
+def _settled(c: _Call) -> Callable[[int], int | None]:
+    """At the exit of a call that changed the namespace: lookups made while
+    the host kernel was at it may be stale (see Vfs.invalidate)."""
+
+    def done(ret: int) -> None:
+        c.vfs.invalidate()
+
+    return done
+
+
 def _vfs_errors(fn: Callable[[], bytes | None]) -> bytes | None:
     try:
         return fn()
@@ -256,7 +266,8 @@ def _open(c: _Call, dirfd_idx: int | None, path_idx: int, flags: int, mode: int,
     how = struct.pack("<QQQ", flags, mode & 0o7777, kernel_resolve)
     path_addr = c.place(host + b"\0")
     how_addr = c.place(how)
-    return Rewrite(((0, AT_FDCWD), (1, path_addr), (2, how_addr), (3, len(how))), nr=NR_OPENAT2)
+    settled = _settled(c) if res.node is None else None
+    return Rewrite(((0, AT_FDCWD), (1, path_addr), (2, how_addr), (3, len(how))), settled, nr=NR_OPENAT2)
 
 
 def sys_open(k: Kernel, ctx: SyscallContext) -> Outcome:
@@ -467,7 +478,7 @@ def _create(c: _Call, dirfd_idx: int | None, path_idx: int, intent: WriteIntent)
         raise GuestError(errno.EEXIST)
     if intent is not W.MKDIR and (res.trailing_slash or res.must_be_dir):
         raise GuestError(errno.ENOENT)
-    return _rewrite_path(c, path_idx, _prepare(c, res, intent))
+    return _rewrite_path(c, path_idx, _prepare(c, res, intent), on_exit=_settled(c))
 
 
 def sys_mkdir(k: Kernel, ctx: SyscallContext) -> Outcome:
@@ -494,7 +505,7 @@ def sys_symlink(k: Kernel, ctx: SyscallContext) -> Outcome:
     out = _create(c, 1 if at else None, 2 if at else 1, W.CREATE)
     assert isinstance(out, Rewrite)
     # The kernel must read our copy of the target too.
-    return Rewrite(((0, c.place(target + b"\0")), *out.args))
+    return Rewrite(((0, c.place(target + b"\0")), *out.args), out.on_exit)
 
 
 def _remove(c: _Call, dirfd_idx: int | None, path_idx: int, intent: WriteIntent) -> Outcome:
@@ -508,7 +519,7 @@ def _remove(c: _Call, dirfd_idx: int | None, path_idx: int, intent: WriteIntent)
     host = _prepare(c, res, intent)
     if host is None:
         return Emulate(0)  # a whiteout was all it took
-    return _rewrite_path(c, path_idx, host)
+    return _rewrite_path(c, path_idx, host, on_exit=_settled(c))
 
 
 def sys_unlink(k: Kernel, ctx: SyscallContext) -> Outcome:
@@ -554,7 +565,7 @@ def sys_rename(k: Kernel, ctx: SyscallContext) -> Outcome:
         )
     except VfsError as e:
         raise GuestError(e.errno, str(e)) from None
-    return Rewrite(((op, c.place(ho + b"\0")), (np_, c.place(hn + b"\0"))))
+    return Rewrite(((op, c.place(ho + b"\0")), (np_, c.place(hn + b"\0"))), _settled(c))
 
 
 def sys_link(k: Kernel, ctx: SyscallContext) -> Outcome:
@@ -576,7 +587,8 @@ def sys_link(k: Kernel, ctx: SyscallContext) -> Outcome:
     hn = _prepare(c, new, W.CREATE)
     if ho is None or hn is None:
         raise GuestError(errno.ENOENT)
-    return Rewrite(((op, c.place(ho + b"\0")), (np_, c.place(hn + b"\0")), *(((4, flags),) if at else ())))
+    return Rewrite(((op, c.place(ho + b"\0")), (np_, c.place(hn + b"\0")), *(((4, flags),) if at else ())),
+                   _settled(c))
 
 
 def sys_truncate(k: Kernel, ctx: SyscallContext) -> Outcome:
@@ -880,6 +892,7 @@ def sys_unix_bind(k: Kernel, ctx: SyscallContext) -> Outcome:
             _ffi.bind_raw(sock, sockaddr_un(addr))
         finally:
             os.close(dfd)
+            c.vfs.invalidate()
     except OSError as e:
         raise GuestError(e.errno or errno.EACCES) from None
     finally:
