@@ -391,6 +391,7 @@ class Sandbox:
                 outcome = tracer.run()
             finally:
                 dog.stop()
+                kernel.close()
         finally:
             if cpu is not None:
                 os.sched_setaffinity(0, saved_affinity)

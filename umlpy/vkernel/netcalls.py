@@ -18,8 +18,11 @@ from umlpy.vkernel.state import Kernel
 LOCAL_FAMILIES = (socket.AF_UNIX, socket.AF_NETLINK)
 # Families created natively when the virtual network decides connect/bind/send.
 VNET_FAMILIES = (socket.AF_UNIX, socket.AF_NETLINK, socket.AF_INET, socket.AF_INET6)
+# Families whose socket(2) runs without a stop under the virtual network
+# (AF_NETLINK stops: NETLINK_ROUTE is answered by umlpy.vkernel.nlroute).
+NATIVE_FAMILIES = (socket.AF_UNIX, socket.AF_INET, socket.AF_INET6)
 # Calls trapped when the virtual network is on (sendto only with an address).
-VNET_CALLS = ("connect", "bind", "listen", "sendmsg", "sendmmsg")
+VNET_CALLS = ("connect", "bind", "listen", "sendmsg", "sendmmsg", "getsockname", "getpeername")
 
 
 def _impl() -> ModuleType:
@@ -54,3 +57,11 @@ def sys_sendmsg(k: Kernel, ctx: SyscallContext) -> Outcome:
 
 def sys_sendmmsg(k: Kernel, ctx: SyscallContext) -> Outcome:
     return _impl().sys_sendmmsg(k, ctx)  # type: ignore[no-any-return]
+
+
+def sys_getsockname(k: Kernel, ctx: SyscallContext) -> Outcome:
+    return _impl().sys_getsockname(k, ctx)  # type: ignore[no-any-return]
+
+
+def sys_getpeername(k: Kernel, ctx: SyscallContext) -> Outcome:
+    return _impl().sys_getpeername(k, ctx)  # type: ignore[no-any-return]

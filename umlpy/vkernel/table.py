@@ -225,6 +225,8 @@ POLICY_HANDLERS = {
     "sendto": netcalls.sys_sendto,
     "sendmsg": netcalls.sys_sendmsg,
     "sendmmsg": netcalls.sys_sendmmsg,
+    "getsockname": netcalls.sys_getsockname,
+    "getpeername": netcalls.sys_getpeername,
     **{n: meta.sys_metadata for n in meta.TRAPPED_WHEN_LIMITED},
 }
 
