@@ -253,3 +253,16 @@ def test_new_getters_and_setters(ifaces: VirtualInterfaces) -> None:
     assert got.errno == errno.ENODEV
     arp = ifreq_ioctl(SIOC.SIOCGARP, bytes(68), ifaces)
     assert isinstance(arp, IoctlError) and arp.errno == errno.ENXIO
+
+
+def test_cached_replies_carry_each_requests_ids(ifaces: VirtualInterfaces) -> None:
+    """Replies are built once and reused: sequence numbers and port ids must still be
+    the current request's, including the request header an error echoes."""
+    for seq, portid in [(1, 10), (99, 4242), (1, 10)]:
+        msgs = parsed(answer(glibc_request(RTM.GETADDR, seq), ifaces, portid=portid))
+        assert {(m["header"]["sequence_number"], m["header"]["pid"]) for m in msgs} == {(seq, portid)}
+        bad = iproute2_getlink(seq, index=77)
+        bad = bad[:12] + struct.pack("=I", 555) + bad[16:]  # the request's own nlmsg_pid
+        err = answer(bad, ifaces, portid=portid)
+        assert struct.unpack_from("=IIiIHHII", err, 8)[:3] == (seq, portid, -errno.ENODEV)
+        assert struct.unpack_from("=II", err, 28) == (seq, 555)  # the echoed request header

@@ -34,11 +34,11 @@ socket whose peer is the tracer, and its data calls run natively:
    a ``sockaddr_nl`` with a virtual port id (the tgid for the first socket, then
    negative ids, as netlink_autobind picks them), which the replies carry in nlmsg_pid.
 
-Identity: the guest socket's inode (``stat /proc/TID/fd/N``, one syscall), and its
-autobind name for datagrams arriving at the service socket.  A handler that finds the
-fd is not one of these passes on to the IP policy; when no NETLINK_ROUTE socket was
-ever emulated in the sandbox the check costs nothing.  A racing thread that swaps the
-fd only ever gets a call on its own unix socket refused or emulated.
+Identity: the guest socket's inode (``stat /proc/TID/fd/N``), and its autobind name
+for datagrams arriving at the service socket.  A handler that finds the fd is not one
+of these passes on to the IP policy; the check is skipped for fd tables that hold no
+emulated socket (:func:`emulated`).  A racing thread that swaps the fd only ever gets
+a call on its own unix socket refused or emulated.
 
 Differences a guest can see: the sender family recvmsg reports is AF_UNIX;
 getsockopt(SO_DOMAIN/SO_PROTOCOL) tells AF_UNIX/0; setsockopt(SOL_NETLINK, ...) fails
@@ -227,17 +227,34 @@ class NetlinkService:
 
 
 def emulated(k: Kernel, tid: int, fd: int) -> EmulatedSocket | None:
-    """The emulated socket the guest's ``fd`` is, if any (cheap: one stat)."""
+    """The emulated socket the guest's ``fd`` is, if any.
+
+    Free for a task whose fd table never got one; else a stat of /proc/TID/fd/N
+    (~10 us from the tracer).  A miss also forgets the table's marks whose fd no longer
+    holds its socket (glibc closes its netlink socket at once), so the check goes
+    back to free.  Not recognised: a netlink socket received over SCM_RIGHTS by a
+    process that never made one, or a dup whose original number was closed.
+    """
     service = k.nlroute
-    if service is None:
+    task = k.tasks.get(tid)
+    if service is None or task is None or not task.files.netlink:
         return None
+    inode = _inode(tid, fd & 0xFFFFFFFF)
+    em = service.by_inode.get(inode) if inode is not None else None
+    if em is None:
+        marks = task.files.netlink
+        for n, ino in list(marks.items()):
+            if (inode if n == fd & 0xFFFFFFFF else _inode(tid, n)) != ino:
+                del marks[n]
+    return em
+
+
+def _inode(tid: int, fd: int) -> int | None:
     try:
-        st = os.stat(f"/proc/{tid}/fd/{fd & 0xFFFFFFFF}")
+        st = os.stat(f"/proc/{tid}/fd/{fd}")
     except OSError:
         return None
-    if not stat.S_ISSOCK(st.st_mode):
-        return None
-    return service.by_inode.get(st.st_ino)
+    return st.st_ino if stat.S_ISSOCK(st.st_mode) else None
 
 
 def sys_socket(k: Kernel, ctx: SyscallContext) -> Outcome:
@@ -261,9 +278,12 @@ def sys_socket(k: Kernel, ctx: SyscallContext) -> Outcome:
         except OSError:
             return  # the task died or closed it already
         try:
-            service.adopt(dup, tgid)
+            em = service.adopt(dup, tgid)
         finally:
             os.close(dup)
+        task = k.tasks.get(tid)
+        if em is not None and task is not None:
+            task.files.netlink[ret] = em.inode
 
     return Rewrite(((0, socket.AF_UNIX), (1, socket.SOCK_DGRAM | flags), (2, 0)), adopt)
 
