@@ -109,6 +109,10 @@ def build_parser(*, with_trace: bool = True) -> argparse.ArgumentParser:
                    type=lambda t: ("allow", t), help="reach ADDR[/CIDR]|NAME|*[:PORTS][/tcp|udp] (last match wins)")
     r.add_argument("--deny", dest="net_rules", action="append", metavar="RULE",
                    type=lambda t: ("deny", t), help="refuse a destination (same syntax as --allow)")
+    r.add_argument("--ip", dest="net_address", metavar="ADDR/PREFIX",
+                   help="the guest's eth0 address under --net none/loopback (default 10.0.2.15/24, gateway 10.0.2.2)")
+    r.add_argument("--hostname", metavar="NAME",
+                   help="the guest's hostname (uname, gethostname); default umlpy, or the host's with --net host")
     r.add_argument("--no-landlock", action="store_true", help="do not apply the Landlock backstop")
     r.add_argument("--scratch-guard", choices=("auto", "seal", "trap"), default="auto",
                    help="keep umlpy's scratch pages read-only with mseal (free) or by trapping mprotect/munmap/... (auto: seal if the kernel can)")
@@ -212,6 +216,8 @@ def _run(args: argparse.Namespace) -> int:
         landlock=not args.no_landlock,
         net=args.net,
         net_rules=tuple(args.net_rules),
+        net_address=args.net_address,
+        hostname=args.hostname,
         max_tasks=args.max_procs,
         memory=args.memory,
         timeout=args.timeout,

@@ -75,6 +75,14 @@ class SandboxConfig:
     * ``net_rules``: ``("allow"|"deny", RULE)`` pairs in command-line order
       (:mod:`umlpy.vnet.rules`; last match wins).  With rules, even ``host``
       is checked.
+    * ``net_address``: eth0's ``ADDR/PREFIX`` (default 10.0.2.15/24, gateway
+      10.0.2.2, as QEMU's user networking; :func:`umlpy.vnet.interfaces.parse_address`).
+      Outside ``host`` the guest sees only the virtual ``lo`` and ``eth0``, through
+      netlink (:mod:`umlpy.vkernel.nlroute`) and the SIOCGIF* ioctls
+      (:mod:`umlpy.vkernel.netdev`); with ``host`` it sees the host's and this is
+      an error.
+    * ``hostname``: uname's nodename, hence gethostname(3) (:mod:`umlpy.vkernel.uts`).
+      None: ``umlpy`` outside ``host``, the host's own with ``host``.
     * ``protect_tracer``: make the calling process non-dumpable once the
       guest is seized, so a same-uid guest cannot open /proc/<tracer>/mem
       or attach to it (Landlock also forbids that where available).  It
@@ -104,6 +112,8 @@ class SandboxConfig:
     timeout: float | None = None
     net: Literal["host", "none", "loopback"] = "none"
     net_rules: tuple[tuple[str, str], ...] = ()
+    net_address: str | None = None
+    hostname: str | None = None
     protect_tracer: bool = True
     inject: tuple[InjectRule, ...] = ()  # fault injection (umlpy.vkernel.inject)
     trace_all: bool = False
@@ -327,6 +337,7 @@ class Sandbox:
             _check_dir(cwd)
         guard, guard_rules, handlers = _scratch_setup(cfg)
         vnet_factory = _vnet_factory(cfg)
+        hostname = _hostname(cfg)
         injector = Injector(cfg.inject) if cfg.inject else None
         vfs = _open_vfs(cfg.vfs) if cfg.vfs is not None else None
         program = seccomp_filter.build(
@@ -338,7 +349,8 @@ class Sandbox:
             + (meta.TRAPPED_WHEN_LIMITED if cfg.writable is not None and vfs is None else ())
             + (fs.TRAPPED if vfs is not None else ())
             + (fs.FAKE_ROOT_TRAPPED if vfs is not None and vfs.config.fake_root else ())
-            + tuple(sorted(injector.names if injector is not None else ())),
+            + tuple(sorted(injector.names if injector is not None else ()))
+            + (("uname",) if hostname is not None else ()),
             native_rules=guard_rules,
         )
         if vfs is not None:
@@ -348,7 +360,7 @@ class Sandbox:
             writable, devices = cfg.writable, landlock.DEVICE_WRITABLE
         rules = landlock.Ruleset(writable=writable, devices=devices) if cfg.landlock else None
         kernel = Kernel(max_tasks=cfg.max_tasks, net_mode=cfg.net, vnet_factory=vnet_factory, writable=cfg.writable,
-                        vfs=vfs)
+                        vfs=vfs, hostname=hostname)
         vk = VirtualKernel(
             kernel,
             trace_all=cfg.trace_all,
@@ -391,6 +403,7 @@ class Sandbox:
                 outcome = tracer.run()
             finally:
                 dog.stop()
+                kernel.close()
         finally:
             if cpu is not None:
                 os.sched_setaffinity(0, saved_affinity)
@@ -531,15 +544,42 @@ def _scratch_setup(
     return guard, rules, handlers
 
 
+def _hostname(cfg: SandboxConfig) -> str | None:
+    if cfg.hostname is None:
+        return None if cfg.net == "host" else DEFAULT_HOSTNAME
+    from umlpy.vnet.interfaces import check_hostname
+
+    try:
+        return check_hostname(cfg.hostname)
+    except ValueError as e:
+        raise UmlpyError(f"umlpy: {e}", 2) from None
+
+
+DEFAULT_HOSTNAME = "umlpy"
+
+
 def _vnet_factory(cfg: SandboxConfig) -> Callable[[], VirtualNetwork] | None:
     """None for the host's network; else a builder, run at once when rules need checking."""
+    if cfg.net_address is not None and cfg.net == "host":
+        raise UmlpyError("umlpy: --ip needs a virtual network (--net none or loopback), not --net host", 2)
     if cfg.net == "host" and not cfg.net_rules:
         return None
+    address: str = "10.0.2.15/24"
+    gateway: str | None = "10.0.2.2"
+    if cfg.net_address is not None:
+        from umlpy.vnet.interfaces import parse_address
+
+        try:
+            address, gateway = parse_address(cfg.net_address)
+        except ValueError as e:
+            raise UmlpyError(f"umlpy: {e}", 2) from None
 
     def build() -> VirtualNetwork:
+        from umlpy.vnet.interfaces import NetConfig
         from umlpy.vnet.stack import VirtualNetwork
 
-        return VirtualNetwork.from_options(cfg.net, cfg.net_rules)
+        config = NetConfig(hostname=cfg.hostname or DEFAULT_HOSTNAME, address=address, gateway=gateway)
+        return VirtualNetwork.from_options(cfg.net, cfg.net_rules, config=config)
 
     if cfg.net_rules:  # a bad rule is a usage error before anything runs
         try:

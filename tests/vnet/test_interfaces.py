@@ -23,8 +23,8 @@ from umlpy.vnet.ifreq import (
     pack_ifreq,
     parse_ifconf,
 )
-from umlpy.vnet.interfaces import IFF, NetConfig, VirtualInterfaces, parse_mac
-from umlpy.vnet.netlink import RTM, answer, parse_requests
+from umlpy.vnet.interfaces import IFF, NetConfig, VirtualInterfaces, check_hostname, parse_address, parse_mac
+from umlpy.vnet.netlink import RTM, answer, answer_datagrams, parse_requests
 
 DUMP = NLM_F_REQUEST | NLM_F_DUMP
 
@@ -133,7 +133,8 @@ def ioctl_host(request: int, ifreq: bytes) -> bytes:
 
 
 @pytest.mark.parametrize("request_", [SIOC.SIOCGIFADDR, SIOC.SIOCGIFFLAGS, SIOC.SIOCGIFINDEX, SIOC.SIOCGIFNETMASK,
-                                      SIOC.SIOCGIFMTU, SIOC.SIOCGIFHWADDR, SIOC.SIOCGIFBRDADDR])
+                                      SIOC.SIOCGIFMTU, SIOC.SIOCGIFHWADDR, SIOC.SIOCGIFBRDADDR, SIOC.SIOCGIFDSTADDR,
+                                      SIOC.SIOCGIFTXQLEN, SIOC.SIOCGIFMETRIC])
 def test_ifreq_lo_matches_host_kernel(ifaces: VirtualInterfaces, request_: SIOC) -> None:
     req = pack_ifreq("lo", b"")
     ours = ifreq_ioctl(request_, req, ifaces)
@@ -200,3 +201,68 @@ def test_error_and_ack_bytes_match_host_kernel(ifaces: VirtualInterfaces, index:
     assert last_ours["error"] == last_real["error"]
     tail = 36 if index == 1 else len(real)  # the ack is header-only; an error echoes everything
     assert ours[-tail:] == real[-tail:]
+
+
+def test_dump_datagrams_are_whole_messages_within_limit() -> None:
+    many = VirtualInterfaces(NetConfig(address6="fd00::15/64", gateway6="fd00::2"))
+    data = glibc_request(RTM.GETROUTE, 4) + glibc_request(RTM.GETLINK, 5)
+    whole = answer(data, many, portid=3)
+    for limit in (3776, 300, 1):  # 1: every message alone
+        dgrams = answer_datagrams(data, many, portid=3, limit=limit)
+        assert b"".join(dgrams) == whole
+        assert all(len(d) <= limit or len(parsed(d)) == 1 for d in dgrams)
+        # no datagram mixes two requests' replies (the kernel queues each dump apart)
+        assert all(len({m["header"]["sequence_number"] for m in parsed(d)}) == 1 for d in dgrams)
+    assert len(answer_datagrams(data, many, portid=3)) == 2
+    one = answer_datagrams(iproute2_getlink(6, index=1, flags=NLM_F_REQUEST | NLM_F_ACK), many, portid=3)
+    assert len(one) == 2  # the reply and its ack: two datagrams, as netlink_ack sends them
+
+
+def test_default_route_listed_first(ifaces: VirtualInterfaces) -> None:
+    msgs = parsed(answer(glibc_request(RTM.GETROUTE, 3, socket.AF_INET), ifaces, portid=1))
+    assert msgs[0].get_attr("RTA_GATEWAY") == "10.0.2.2" and msgs[0]["dst_len"] == 0
+
+
+def test_parse_address() -> None:
+    assert parse_address("10.0.2.15/24") == ("10.0.2.15/24", "10.0.2.2")
+    assert parse_address("192.168.7.9/24") == ("192.168.7.9/24", "192.168.7.1")
+    assert parse_address("192.168.7.1/24") == ("192.168.7.1/24", "192.168.7.2")
+    assert parse_address("10.9.9.9/32") == ("10.9.9.9/32", None)
+    for bad, why in [("10.0.2.15", "prefix"), ("10.0.2.0/24", "network address"), ("10.0.2.255/24", "broadcast"),
+                     ("fd00::1/64", "IPv4"), ("127.0.0.5/8", "unicast"), ("10.0.2.300/24", "IPv4")]:
+        with pytest.raises(ValueError, match=why):
+            parse_address(bad)
+
+
+def test_check_hostname() -> None:
+    assert check_hostname("build-7.example") == "build-7.example"
+    for bad in ("", "a" * 65, "-x", "x-", "a..b", "sp ace", "ünï"):
+        with pytest.raises(ValueError, match="bad --hostname"):
+            check_hostname(bad)
+
+
+def test_new_getters_and_setters(ifaces: VirtualInterfaces) -> None:
+    txq = ifreq_ioctl(SIOC.SIOCGIFTXQLEN, pack_ifreq("eth0", b""), ifaces)
+    assert isinstance(txq, bytes) and struct.unpack_from("=i", txq, 16) == (1000,)
+    for request in (SIOC.SIOCADDRT, SIOC.SIOCSIFMTU, SIOC.SIOCBRADDBR, SIOC.SIOCSARP):
+        got = ifreq_ioctl(request, pack_ifreq("lo", b""), ifaces)
+        assert isinstance(got, IoctlError) and got.errno == errno.EPERM
+    ethtool = ifreq_ioctl(SIOC.SIOCETHTOOL, pack_ifreq("eth0", b""), ifaces)
+    assert isinstance(ethtool, IoctlError) and ethtool.errno == errno.EOPNOTSUPP
+    assert isinstance(got := ifreq_ioctl(SIOC.SIOCETHTOOL, pack_ifreq("wlan0", b""), ifaces), IoctlError)
+    assert got.errno == errno.ENODEV
+    arp = ifreq_ioctl(SIOC.SIOCGARP, bytes(68), ifaces)
+    assert isinstance(arp, IoctlError) and arp.errno == errno.ENXIO
+
+
+def test_cached_replies_carry_each_requests_ids(ifaces: VirtualInterfaces) -> None:
+    """Replies are built once and reused: sequence numbers and port ids must still be
+    the current request's, including the request header an error echoes."""
+    for seq, portid in [(1, 10), (99, 4242), (1, 10)]:
+        msgs = parsed(answer(glibc_request(RTM.GETADDR, seq), ifaces, portid=portid))
+        assert {(m["header"]["sequence_number"], m["header"]["pid"]) for m in msgs} == {(seq, portid)}
+        bad = iproute2_getlink(seq, index=77)
+        bad = bad[:12] + struct.pack("=I", 555) + bad[16:]  # the request's own nlmsg_pid
+        err = answer(bad, ifaces, portid=portid)
+        assert struct.unpack_from("=IIiIHHII", err, 8)[:3] == (seq, portid, -errno.ENODEV)
+        assert struct.unpack_from("=II", err, 28) == (seq, 555)  # the echoed request header

@@ -28,6 +28,7 @@ import os
 import stat
 
 from umlpy.tracer.loop import SyscallContext
+from umlpy.vkernel import netcalls
 from umlpy.vkernel.args import pgid_of, s32
 from umlpy.vkernel.outcome import PASS, Deny, GuestError, Outcome
 from umlpy.vkernel.state import Kernel
@@ -67,8 +68,11 @@ MKNOD_DEVICE_BIT = 0o020000  # set in S_IFCHR and S_IFBLK (and the invalid S_IFL
 
 
 def sys_ioctl(k: Kernel, ctx: SyscallContext) -> Outcome:
-    """Implements the ioctl(2) requests in IOCTL_TRAPPED: all refused."""
+    """Implements the ioctl(2) requests in IOCTL_TRAPPED (all refused) and, under a
+    virtual network, netdevice(7)'s (:mod:`umlpy.vkernel.netdev`)."""
     req = ctx.args[1] & 0xFFFFFFFF
+    if req in netcalls.SIOC_TRAPPED:
+        return netcalls.sys_ioctl_netdev(k, ctx)
     reason = _IOCTL_REFUSED.get(req)
     if reason is None:
         return PASS

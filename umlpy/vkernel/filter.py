@@ -27,8 +27,9 @@ def rules(
 
     ``net_none``: a network policy other than the host's is enforced
     (:mod:`umlpy.vkernel.net`): socket() stops only for families other than
-    unix/netlink/inet/inet6, sendto only with an address; connect, bind,
-    sendmsg and sendmmsg always stop.
+    unix/inet/inet6, sendto only with an address; connect, bind, listen,
+    sendmsg, sendmmsg, getsockname and getpeername always stop; ioctl also
+    for the netdevice requests (``net.SIOC_TRAPPED``).
 
     ``native_rules`` (name -> rule) replace ALLOW for calls that would
     otherwise run natively (the scratch guard's TRAP mode); they never
@@ -38,9 +39,12 @@ def rules(
     forced = set(extra) | (set(TASK_CREATION) if task_limit else set())
     for nr, e in BY_NR.items():
         if e.name == "socket" and net_none and not trace_all and e.name not in forced:
-            out[nr] = bpf.IfArgIn(0, net.VNET_FAMILIES, bpf.ALLOW, bpf.TRACE)
+            out[nr] = bpf.IfArgIn(0, net.NATIVE_FAMILIES, bpf.ALLOW, bpf.TRACE)
         elif e.name == "sendto" and net_none and not trace_all and e.name not in forced:
             out[nr] = bpf.IfArgIn(5, (0,), bpf.ALLOW, bpf.TRACE)
+        elif e.name == "ioctl" and net_none and not trace_all and e.name not in forced:
+            assert isinstance(e.rule, bpf.IfArgIn)
+            out[nr] = bpf.IfArgIn(1, e.rule.values + net.SIOC_TRAPPED, bpf.TRACE, bpf.ALLOW)
         elif e.name in net.VNET_CALLS and net_none:
             out[nr] = bpf.TRACE
         elif e.trap is Trap.ERRNO:

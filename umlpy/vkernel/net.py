@@ -58,7 +58,7 @@ from typing import TYPE_CHECKING
 
 from umlpy.tracer import _ffi, memory
 from umlpy.tracer.loop import SyscallContext
-from umlpy.vkernel import scratch, unixsock
+from umlpy.vkernel import nlroute, scratch, unixsock
 from umlpy.vkernel.outcome import PASS, Deny, Emulate, GuestError, Outcome, Rewrite
 from umlpy.vkernel.state import Kernel
 from umlpy.vnet.policy import Deny as VDeny
@@ -95,7 +95,21 @@ def sys_socket(k: Kernel, ctx: SyscallContext) -> Outcome:
     family = ctx.args[0] & 0xFFFFFFFF
     if k.vnet is not None and family not in VNET_FAMILIES:
         return Deny(errno.EACCES, f"--net {k.net_mode}: address family {_family_name(family)}")
+    if family == socket.AF_NETLINK and k.virtual_interfaces:
+        return nlroute.sys_socket(k, ctx)
     return PASS
+
+
+def sys_getsockname(k: Kernel, ctx: SyscallContext) -> Outcome:
+    """Implements getsockname(2) for emulated netlink sockets; others pass."""
+    em = nlroute.emulated(k, ctx.tid, ctx.args[0])
+    return nlroute.getname(ctx, em, peer=False) if em is not None else PASS
+
+
+def sys_getpeername(k: Kernel, ctx: SyscallContext) -> Outcome:
+    """Implements getpeername(2) for emulated netlink sockets; others pass."""
+    em = nlroute.emulated(k, ctx.tid, ctx.args[0])
+    return nlroute.getname(ctx, em, peer=True) if em is not None else PASS
 
 
 def _family_name(family: int) -> str:
@@ -231,6 +245,9 @@ def sys_connect(k: Kernel, ctx: SyscallContext) -> Outcome:
     if vnet is None:
         return PASS
     fd, addr, length = ctx.args[0] & 0xFFFFFFFF, ctx.args[1], ctx.args[2] & 0xFFFFFFFF
+    em = nlroute.emulated(k, ctx.tid, fd)
+    if em is not None:
+        return nlroute.connect(ctx, em)
     raw = _read_addr(ctx, addr, length)
     task = _task(k, ctx)
     dup = _grab(k, ctx.tid, fd)
@@ -271,6 +288,9 @@ def sys_sendto(k: Kernel, ctx: SyscallContext) -> Outcome:
     if vnet is None or length == 0 or ctx.args[4] == 0:
         return PASS  # no address: the kernel reads none
     fd = ctx.args[0] & 0xFFFFFFFF
+    em = nlroute.emulated(k, ctx.tid, fd)
+    if em is not None:
+        return nlroute.sendto(k, ctx, em)
     raw = _read_addr(ctx, ctx.args[4], length)
     task = _task(k, ctx)
     protocol, _stream = _sock_kind(k, ctx.tid, fd)
@@ -286,6 +306,9 @@ def sys_sendmsg(k: Kernel, ctx: SyscallContext) -> Outcome:
     if vnet is None:
         return PASS
     fd = ctx.args[0] & 0xFFFFFFFF
+    em = nlroute.emulated(k, ctx.tid, fd)
+    if em is not None:
+        return nlroute.sendmsg(k, ctx, em)
     try:
         hdr = memory.read(ctx.tid, ctx.args[1], _MSGHDR.size)
     except (OSError, OverflowError):
@@ -415,6 +438,9 @@ def sys_bind(k: Kernel, ctx: SyscallContext) -> Outcome:
     if vnet is None:
         return PASS
     fd, length = ctx.args[0] & 0xFFFFFFFF, ctx.args[2] & 0xFFFFFFFF
+    em = nlroute.emulated(k, ctx.tid, fd)
+    if em is not None:
+        return nlroute.bind(k, ctx, em)
     raw = _read_addr(ctx, ctx.args[1], length)
     task = _task(k, ctx)
     protocol, _stream = _sock_kind(k, ctx.tid, fd)

@@ -16,6 +16,7 @@ from umlpy.vkernel.task import Task
 
 if TYPE_CHECKING:
     from umlpy.vfs.vfs import Vfs
+    from umlpy.vkernel.nlroute import NetlinkService
     from umlpy.vnet.stack import VirtualNetwork
 
 MAX_DENIAL_RECORDS = 1000
@@ -37,6 +38,9 @@ class Kernel:
     # Builds the virtual network on first use (None: the host's network, nothing trapped).
     vnet_factory: Callable[[], VirtualNetwork] | None = None
     _vnet: VirtualNetwork | None = None
+    # The tracer's end of emulated NETLINK_ROUTE sockets, made by the first one.
+    nlroute: NetlinkService | None = None
+    hostname: str | None = None  # uname's nodename as the guest sees it (None: the host's)
     writable: tuple[str, ...] | None = None  # host writes limited to these (see umlpy.vkernel.meta)
     vfs: Vfs | None = None  # the guest's filesystem view (None: the host's, untranslated)
     tasks: dict[int, Task] = field(default_factory=dict)
@@ -54,6 +58,25 @@ class Kernel:
         if self._vnet is None and self.vnet_factory is not None:
             self._vnet = self.vnet_factory()
         return self._vnet
+
+    @property
+    def virtual_interfaces(self) -> bool:
+        """The guest sees umlpy's lo/eth0, not the host's interfaces."""
+        return self.net_mode != "host" and self.vnet is not None
+
+    def netlink_service(self) -> NetlinkService:
+        if self.nlroute is None:
+            from umlpy.vkernel.nlroute import NetlinkService
+
+            assert self.vnet is not None
+            self.nlroute = NetlinkService(self.vnet.interfaces)
+        return self.nlroute
+
+    def close(self) -> None:
+        """Release what the virtual kernel holds for the guest (after the run)."""
+        if self.nlroute is not None:
+            self.nlroute.close()
+            self.nlroute = None
 
     def in_tree(self, pid: int) -> bool:
         return pid in self.tasks

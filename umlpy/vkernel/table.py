@@ -30,7 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from umlpy.tracer import bpf
-from umlpy.vkernel import fdops, ipc, meta, netcalls, process, security
+from umlpy.vkernel import fdops, ipc, meta, netcalls, process, security, uts
 from umlpy.vkernel.arch import i386, x86_64
 from umlpy.vkernel.outcome import Outcome
 
@@ -225,6 +225,9 @@ POLICY_HANDLERS = {
     "sendto": netcalls.sys_sendto,
     "sendmsg": netcalls.sys_sendmsg,
     "sendmmsg": netcalls.sys_sendmmsg,
+    "getsockname": netcalls.sys_getsockname,
+    "getpeername": netcalls.sys_getpeername,
+    "uname": uts.sys_uname,  # with a virtual hostname
     **{n: meta.sys_metadata for n in meta.TRAPPED_WHEN_LIMITED},
 }
 

@@ -38,9 +38,12 @@ class FdTable:
     """Shared under CLONE_FILES: what the vkernel knows about guest fds."""
 
     entries: dict[int, object] = field(default_factory=dict)
+    # fd -> inode of the emulated NETLINK_ROUTE sockets made here (umlpy.vkernel.nlroute):
+    # socket calls on a table without any skip the check for one.
+    netlink: dict[int, int] = field(default_factory=dict)
 
     def copy(self) -> FdTable:
-        return FdTable(dict(self.entries))
+        return FdTable(dict(self.entries), dict(self.netlink))
 
 
 @dataclass(slots=True)

@@ -13,8 +13,9 @@ union holding ``struct sockaddr`` (``ifr_addr``, ``ifr_netmask``, ``ifr_broadadd
 Behaviour follows net/core/dev_ioctl.c and net/ipv4/devinet.c: the name is cut at
 ``IFNAMSIZ - 1``; an unknown name or index is ``ENODEV``; an AF_INET query on an
 interface without an IPv4 address is ``EADDRNOTAVAIL``; SIOCGIFCONF lists one entry per
-IPv4 address, and with a NULL buffer only reports the length needed; set requests
-(SIOCSIF*) are ``EPERM``; anything else is ``ENOTTY``.
+IPv4 address, and with a NULL buffer only reports the length needed; requests that change
+the host (SIOCSIF*, routes, ARP, bridges) are ``EPERM``; ethtool/MII/ARP queries on a
+virtual device are ``EOPNOTSUPP``; anything else is ``ENOTTY``.
 """
 
 from __future__ import annotations
@@ -38,28 +39,62 @@ IFCONF_SIZE = _IFCONF.size
 
 
 class SIOC(IntEnum):
-    """Socket ioctl numbers (<linux/sockios.h>)."""
+    """Socket ioctl numbers that name a network device or the host's tables
+    (<linux/sockios.h>, <linux/ethtool.h>'s SIOCETHTOOL).  Per-socket ones (SIOCGSTAMP,
+    SIOCINQ, ...) are not here: they concern the guest's own socket."""
 
+    SIOCADDRT = 0x890B
+    SIOCDELRT = 0x890C
     SIOCGIFNAME = 0x8910
+    SIOCSIFLINK = 0x8911
     SIOCGIFCONF = 0x8912
     SIOCGIFFLAGS = 0x8913
     SIOCSIFFLAGS = 0x8914
     SIOCGIFADDR = 0x8915
     SIOCSIFADDR = 0x8916
+    SIOCGIFDSTADDR = 0x8917
+    SIOCSIFDSTADDR = 0x8918
     SIOCGIFBRDADDR = 0x8919
     SIOCSIFBRDADDR = 0x891A
     SIOCGIFNETMASK = 0x891B
     SIOCSIFNETMASK = 0x891C
+    SIOCGIFMETRIC = 0x891D
+    SIOCSIFMETRIC = 0x891E
     SIOCGIFMTU = 0x8921
     SIOCSIFMTU = 0x8922
     SIOCSIFNAME = 0x8923
     SIOCSIFHWADDR = 0x8924
     SIOCGIFHWADDR = 0x8927
+    SIOCADDMULTI = 0x8931
+    SIOCDELMULTI = 0x8932
     SIOCGIFINDEX = 0x8933
+    SIOCSIFPFLAGS = 0x8934
+    SIOCGIFPFLAGS = 0x8935
+    SIOCDIFADDR = 0x8936
+    SIOCSIFHWBROADCAST = 0x8937
+    SIOCGIFTXQLEN = 0x8942
+    SIOCSIFTXQLEN = 0x8943
+    SIOCETHTOOL = 0x8946
+    SIOCGMIIPHY = 0x8947
+    SIOCGMIIREG = 0x8948
+    SIOCSMIIREG = 0x8949
+    SIOCDARP = 0x8953
+    SIOCGARP = 0x8954
+    SIOCSARP = 0x8955
+    SIOCGIFMAP = 0x8970
+    SIOCSIFMAP = 0x8971
+    SIOCBRADDBR = 0x89A0
+    SIOCBRDELBR = 0x89A1
+    SIOCBRADDIF = 0x89A2
+    SIOCBRDELIF = 0x89A3
 
 
-_SETTERS = {SIOC.SIOCSIFFLAGS, SIOC.SIOCSIFADDR, SIOC.SIOCSIFBRDADDR, SIOC.SIOCSIFNETMASK, SIOC.SIOCSIFMTU,
-            SIOC.SIOCSIFNAME, SIOC.SIOCSIFHWADDR}
+# Requests that change the host (CAP_NET_ADMIN): refused, the guest may not reconfigure.
+_SETTERS = {SIOC.SIOCADDRT, SIOC.SIOCDELRT, SIOC.SIOCSIFLINK, SIOC.SIOCSIFFLAGS, SIOC.SIOCSIFADDR,
+            SIOC.SIOCSIFDSTADDR, SIOC.SIOCSIFBRDADDR, SIOC.SIOCSIFNETMASK, SIOC.SIOCSIFMETRIC, SIOC.SIOCSIFMTU,
+            SIOC.SIOCSIFNAME, SIOC.SIOCSIFHWADDR, SIOC.SIOCADDMULTI, SIOC.SIOCDELMULTI, SIOC.SIOCSIFPFLAGS,
+            SIOC.SIOCDIFADDR, SIOC.SIOCSIFHWBROADCAST, SIOC.SIOCSIFTXQLEN, SIOC.SIOCSMIIREG, SIOC.SIOCDARP,
+            SIOC.SIOCSARP, SIOC.SIOCSIFMAP, SIOC.SIOCBRADDBR, SIOC.SIOCBRDELBR, SIOC.SIOCBRADDIF, SIOC.SIOCBRDELIF}
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +131,8 @@ def _inet(iface: Interface, which: SIOC) -> bytes | IoctlError:
         return _sockaddr_in(a.ip.packed)
     if which is SIOC.SIOCGIFNETMASK:
         return _sockaddr_in(a.network.netmask.packed)
+    if which is SIOC.SIOCGIFDSTADDR:  # not point-to-point: the kernel reports ifa_address
+        return _sockaddr_in(a.ip.packed)
     if a.ip.is_loopback:  # IFF_BROADCAST unset: the kernel reports 0.0.0.0
         return _sockaddr_in(bytes(4))
     return _sockaddr_in(a.network.broadcast_address.packed)
@@ -113,6 +150,8 @@ def ifreq_ioctl(request: int, ifreq: bytes, ifaces: VirtualInterfaces) -> bytes 
         if found is None:
             return IoctlError(errno.ENODEV, f"no interface with index {index}")
         return _IFREQ_NAME.pack(found.name.encode()) + ifreq[IFNAMSIZ:IFREQ_SIZE]
+    if request == SIOC.SIOCGARP:  # struct arpreq: the virtual link has no neighbours
+        return IoctlError(errno.ENXIO, "no ARP entry")
     try:
         which = SIOC(request)
     except ValueError:
@@ -128,19 +167,23 @@ def ifreq_ioctl(request: int, ifreq: bytes, ifaces: VirtualInterfaces) -> bytes 
             union = struct.pack("=i", iface.index)
         case SIOC.SIOCGIFMTU:
             union = struct.pack("=i", iface.mtu)
+        case SIOC.SIOCGIFTXQLEN:
+            union = struct.pack("=i", iface.txqlen)
+        case SIOC.SIOCGIFMETRIC | SIOC.SIOCGIFPFLAGS | SIOC.SIOCGIFMAP:
+            union = b""  # metric 0, no private flags, no ISA-era I/O map
         case SIOC.SIOCGIFHWADDR:
             union = struct.pack("=H6s8x", int(iface.link_type), iface.mac)
-        case SIOC.SIOCGIFADDR | SIOC.SIOCGIFNETMASK | SIOC.SIOCGIFBRDADDR:
+        case SIOC.SIOCGIFADDR | SIOC.SIOCGIFNETMASK | SIOC.SIOCGIFBRDADDR | SIOC.SIOCGIFDSTADDR:
             got = _inet(iface, which)
             if isinstance(got, IoctlError):
                 return got
             union = got
-        case _:
-            return IoctlError(errno.ENOTTY, f"{which.name} is not supported")
+        case _:  # ethtool, MII, ARP: no such hardware or table behind a virtual device
+            return IoctlError(errno.EOPNOTSUPP, f"{which.name} is not supported on {name}")
     return pack_ifreq(name, union)
 
 
-_INET = {SIOC.SIOCGIFADDR, SIOC.SIOCGIFNETMASK, SIOC.SIOCGIFBRDADDR}
+_INET = {SIOC.SIOCGIFADDR, SIOC.SIOCGIFNETMASK, SIOC.SIOCGIFBRDADDR, SIOC.SIOCGIFDSTADDR}
 
 
 def ifconf_entries(ifaces: VirtualInterfaces) -> list[bytes]:

@@ -101,6 +101,42 @@ class NetConfig:
     mtu: int = 1500
 
 
+def parse_address(text: str) -> tuple[str, str | None]:
+    """``--ip ADDR/PREFIX`` -> (eth0 address, gateway), ValueError with the reason otherwise.
+
+    The gateway is QEMU's 10.0.2.2 when it lies in the new network, else the network's
+    first host address (its second, if the first is eth0's own); a /32 has none.
+    """
+    try:
+        iface = ipaddress.IPv4Interface(text)
+    except ValueError:
+        raise ValueError(f"bad --ip {text!r}: expected an IPv4 ADDR/PREFIX like 10.0.2.15/24") from None
+    if "/" not in text:
+        raise ValueError(f"bad --ip {text!r}: give the prefix length too, e.g. {text}/24")
+    net = iface.network
+    if iface.ip in (net.network_address, net.broadcast_address) and net.prefixlen < 31:
+        which = "network" if iface.ip == net.network_address else "broadcast"
+        raise ValueError(f"bad --ip {text!r}: that is the network's {which} address")
+    if iface.ip.is_loopback or iface.ip.is_multicast or iface.ip.is_unspecified:
+        raise ValueError(f"bad --ip {text!r}: not a unicast address for eth0")
+    default = ipaddress.IPv4Address("10.0.2.2")
+    hosts = [h for h in (net.hosts() if net.prefixlen < 32 else []) if h != iface.ip][:1]
+    gateway = default if default in net and default != iface.ip and net.prefixlen < 31 else hosts[0] if hosts else None
+    return str(iface), None if gateway is None else str(gateway)
+
+
+def check_hostname(name: str) -> str:
+    """A hostname as sethostname(2) would take it and resolvers expect (RFC 1123
+    labels, at most 64 bytes); ValueError with the reason otherwise."""
+    if not 0 < len(name) <= 64:
+        raise ValueError(f"bad --hostname {name!r}: must be 1-64 characters")
+    for label in name.split("."):
+        if not label or len(label) > 63 or label[0] == "-" or label[-1] == "-" or \
+                not all(c.isascii() and (c.isalnum() or c == "-") for c in label):
+            raise ValueError(f"bad --hostname {name!r}: use letters, digits and '-' in dot-separated labels")
+    return name
+
+
 LO = Interface(
     1, "lo", ARPHRD.LOOPBACK, bytes(6), 65536,
     IFF.UP | IFF.LOOPBACK | IFF.RUNNING | IFF.LOWER_UP,

@@ -2,8 +2,9 @@
 
 A guest learns its interfaces through NETLINK_ROUTE: glibc's getifaddrs(3) and
 if_nameindex(3) send an ``RTM_GETLINK`` dump then an ``RTM_GETADDR`` dump; ``ip route``
-sends ``RTM_GETROUTE``. The vkernel hands the request bytes the guest sent to
-:func:`answer` and queues the bytes returned for the guest's next recvmsg(2).
+sends ``RTM_GETROUTE``. The vkernel (:mod:`umlpy.vkernel.nlroute`) hands the request
+bytes the guest sent to :func:`answer_datagrams` and queues the datagrams returned for
+the guest's recvmsg(2).
 
 Following rtnetlink(7), netlink(7) and the kernel's ``netlink_rcv_skb`` /
 ``netlink_dump``:
@@ -32,10 +33,11 @@ from __future__ import annotations
 import errno
 import logging
 import socket
+import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import IntEnum
-from functools import cache
+from functools import cache, lru_cache
 
 from pyroute2.netlink import (
     NLM_F_ACK,
@@ -56,6 +58,9 @@ from umlpy.vnet.interfaces import IFF, Interface, VirtualInterfaces
 log = logging.getLogger(__name__)
 
 NLMSG_HDRLEN = 16
+# SKB_WITH_OVERHEAD(PAGE_SIZE) on x86-64: the size of the kernel's first dump skb, so
+# readers with a one-page buffer (glibc) never see a truncated dump datagram.
+NLMSG_GOODSIZE = 3776
 NLMSG_MIN_TYPE = 0x10
 IFA_F_PERMANENT = 0x80
 INFINITY_LIFE_TIME = 0xFFFFFFFF
@@ -164,6 +169,7 @@ def link_message(iface: Interface, req: NetlinkRequest, portid: int, flags: int)
     m["attrs"] = [
         ("IFLA_IFNAME", iface.name),
         ("IFLA_TXQLEN", iface.txqlen),
+        ("IFLA_QDISC", "noqueue" if iface.flags & IFF.LOOPBACK else "fq_codel"),
         ("IFLA_OPERSTATE", "UNKNOWN" if iface.flags & IFF.LOOPBACK else "UP"),
         ("IFLA_LINKMODE", 0),
         ("IFLA_MTU", iface.mtu),
@@ -222,6 +228,11 @@ def routes(ifaces: VirtualInterfaces) -> list[RouteEntry]:
     """The routes Linux would derive from the interface table (kernel routes per
     address, local/broadcast entries in table local, default routes via gateways)."""
     out: list[RouteEntry] = []
+    # Default routes first: the kernel dumps its FIB in key order, 0.0.0.0/0 before the rest.
+    for iface in ifaces.interfaces:
+        if iface.gateway4 is not None:
+            out.append(RouteEntry(socket.AF_INET, None, 0, RT_TABLE_MAIN, RTPROT_BOOT, RTScope.UNIVERSE,
+                                  RTN.UNICAST, iface.index, gateway=str(iface.gateway4)))
     for iface in ifaces.interfaces:
         for a in iface.ipv4():
             net, ip = a.network, str(a.ip)
@@ -242,9 +253,6 @@ def routes(ifaces: VirtualInterfaces) -> list[RouteEntry]:
                                   priority=256))
             out.append(RouteEntry(socket.AF_INET6, str(a6.ip), 128, RT_TABLE_LOCAL, RTPROT_KERNEL, RTScope.HOST,
                                   RTN.LOCAL, iface.index, priority=0))
-        if iface.gateway4 is not None:
-            out.append(RouteEntry(socket.AF_INET, None, 0, RT_TABLE_MAIN, RTPROT_BOOT, RTScope.UNIVERSE,
-                                  RTN.UNICAST, iface.index, gateway=str(iface.gateway4)))
         if iface.gateway6 is not None:
             out.append(RouteEntry(socket.AF_INET6, None, 0, RT_TABLE_MAIN, RTPROT_BOOT, RTScope.UNIVERSE,
                                   RTN.UNICAST, iface.index, gateway=str(iface.gateway6), priority=1024))
@@ -327,18 +335,67 @@ def _one(req: NetlinkRequest, ifaces: VirtualInterfaces, portid: int) -> list[nl
 
 def answer(data: bytes, ifaces: VirtualInterfaces, *, portid: int) -> bytes:
     """All reply bytes for the requests in ``data``, in order, ready for recvmsg(2)."""
-    out = bytearray()
+    return b"".join(answer_datagrams(data, ifaces, portid=portid))
+
+
+def answer_datagrams(data: bytes, ifaces: VirtualInterfaces, *, portid: int,
+                     limit: int = NLMSG_GOODSIZE) -> list[bytes]:
+    """The replies to the requests in ``data`` as the kernel queues them: one datagram
+    per non-dump reply, and each dump packed into datagrams of at most ``limit`` bytes
+    (whole messages; one larger message gets a datagram of its own). A reader whose
+    buffer holds ``limit`` bytes never sees MSG_TRUNC (glibc reads with one page).
+
+    pyroute2 takes ~250 us to encode a dump, so replies are built once per request
+    (with sequence number and port id 0) and cached; each use only sets those two
+    header fields (and the echoed ones in NLMSG_ERROR), which is all that differs."""
+    out: list[bytes] = []
     for req in parse_requests(data):
-        msgs: list[nlmsg]
-        if req.type < NLMSG_MIN_TYPE or not req.flags & NLM_F_REQUEST:
-            msgs = [_error(req, 0, portid)] if req.flags & NLM_F_ACK else []
-        elif req.is_dump and (req.type - RTM.NEWLINK) & 3 == 2:
-            msgs = _dump(req, ifaces, portid)
-        else:
-            msgs = _one(req, ifaces, portid)
-        for m in msgs:
-            m.encode()
-            out += m.data
-            out += bytes(-len(m.data) % 4)
-    return bytes(out)
+        key = req.raw[:8] + bytes(8) + req.raw[NLMSG_HDRLEN:]
+        out.extend(_with_ids(d, req.seq, req.pid, portid) for d in _cached_replies(key, ifaces, limit))
+    return out
+
+
+_SEQ_PID = struct.Struct("=II")
+
+
+def _with_ids(dgram: bytes, seq: int, req_pid: int, portid: int) -> bytes:
+    """``dgram`` with every message's nlmsg_seq/nlmsg_pid set (netlink(7) header fields)."""
+    buf = bytearray(dgram)
+    off = 0
+    while off + NLMSG_HDRLEN <= len(buf):
+        length, msg_type = struct.unpack_from("=IH", buf, off)
+        _SEQ_PID.pack_into(buf, off + 8, seq, portid)
+        if msg_type == NLMSG_ERROR and length >= NLMSG_HDRLEN + 20:  # struct nlmsgerr echoes the request's
+            _SEQ_PID.pack_into(buf, off + NLMSG_HDRLEN + 12, seq, req_pid)
+        off += max((length + 3) & ~3, NLMSG_HDRLEN)
+    return bytes(buf)
+
+
+@lru_cache(maxsize=128)
+def _cached_replies(request: bytes, ifaces: VirtualInterfaces, limit: int) -> tuple[bytes, ...]:
+    return tuple(_replies(parse_requests(request)[0], ifaces, limit))
+
+
+def _replies(req: NetlinkRequest, ifaces: VirtualInterfaces, limit: int) -> list[bytes]:
+    """The reply datagrams to ``req``, with port id 0 (set by :func:`_with_ids`)."""
+    msgs: list[nlmsg]
+    dump = False
+    if req.type < NLMSG_MIN_TYPE or not req.flags & NLM_F_REQUEST:
+        msgs = [_error(req, 0, 0)] if req.flags & NLM_F_ACK else []
+    elif req.is_dump and (req.type - RTM.NEWLINK) & 3 == 2:
+        msgs, dump = _dump(req, ifaces, 0), True
+    else:
+        msgs = _one(req, ifaces, 0)
+    out: list[bytes] = []
+    chunk = bytearray()
+    for m in msgs:
+        m.encode()
+        raw = bytes(m.data) + bytes(-len(m.data) % 4)
+        if chunk and (not dump or len(chunk) + len(raw) > limit):
+            out.append(bytes(chunk))
+            chunk = bytearray()
+        chunk += raw
+    if chunk:
+        out.append(bytes(chunk))
+    return out
 
