@@ -133,9 +133,20 @@ def test_exec_unreadable_binary_keeps_audit(sandbox, build_guest, wdir) -> None:
     read /proc/PID/exe (nor the guest's memory): the exec must still be in
     the report."""
     copy = wdir / "xonly"
-    r = sandbox([build_guest("escape_nondump_exec"), "/bin/true", copy])
+    r = sandbox([build_guest("escape_nondump_exec"), "/bin/true", copy], opts=["--host-fs"])
     assert r.proc.returncode == 0, r.proc.stderr
     assert str(copy) in r.report["execs"], r.report["execs"]
+
+
+@nonroot_only
+def test_exec_unreadable_binary_is_killed_under_the_vfs(sandbox, build_guest, wdir) -> None:
+    """With the virtual filesystem, a process whose memory umlpy cannot read
+    could not have its paths translated: it is killed, and the report says why."""
+    copy = wdir / "xonly"
+    r = sandbox([build_guest("escape_nondump_exec"), "/bin/true", copy])
+    assert r.proc.returncode != 0
+    assert str(copy) in r.report["execs"], r.report["execs"]
+    assert any("execute-only image" in w for w in r.report["warnings"]), r.report["warnings"]
 
 
 def test_umlpy_killed_takes_guests(interactive, build_guest) -> None:

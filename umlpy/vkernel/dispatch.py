@@ -245,7 +245,16 @@ class VirtualKernel:
             if asked is not None:
                 # Non-dumpable image (e.g. mode 0111): record what was asked for.
                 self.k.execs.append((tid, asked))
-                self.k.warn(f"{asked}: unreadable executable image; umlpy cannot inspect this process's memory")
+                if self.k.vfs is not None:
+                    # Its paths cannot be read, so cannot be translated: fail closed.
+                    self.k.warn(f"{asked}: execute-only image: umlpy cannot read this process's memory to "
+                                "translate its paths, so it was killed (run umlpy as root, or use --host-fs)")
+                    try:
+                        os.kill(tid, signal.SIGKILL)
+                    except OSError:
+                        pass
+                else:
+                    self.k.warn(f"{asked}: unreadable executable image; umlpy cannot inspect this process's memory")
             return
         self.k.execs.append((tid, exe))
         if st.st_mode & (stat.S_ISUID | stat.S_ISGID) and st.st_uid != self._uid:
