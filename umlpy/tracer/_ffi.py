@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import threading
 from typing import TYPE_CHECKING, Final
 
 if TYPE_CHECKING:
@@ -26,6 +27,7 @@ _libc = ctypes.CDLL("libc.so.6", use_errno=True)
 
 # --- ptrace requests (include/uapi/linux/ptrace.h) ---------------------------
 PTRACE_PEEKUSER: Final = 3
+PTRACE_POKEUSER: Final = 6
 PTRACE_CONT: Final = 7
 PTRACE_KILL: Final = 8
 PTRACE_SYSCALL: Final = 24
@@ -216,6 +218,11 @@ def peekuser(pid: int, offset: int) -> int:
     return int(r) & 0xFFFFFFFFFFFFFFFF
 
 
+def pokeuser(pid: int, offset: int, value: int) -> None:
+    """Set one register, without a GETREGS/SETREGS pair."""
+    ptrace(PTRACE_POKEUSER, pid, offset, value & 0xFFFFFFFFFFFFFFFF)
+
+
 def getsiginfo(pid: int) -> siginfo:
     from ptrace.binding.linux_struct import siginfo
 
@@ -238,10 +245,29 @@ def get_syscall_info(pid: int, info: ptrace_syscall_info) -> int:
     return int(info.op)
 
 
+class _ReadBuffers(threading.local):
+    """Per-thread buffer and iovecs for process_vm_readv: allocated once,
+    not per call (the tracer reads guest memory at nearly every stop)."""
+
+    def __init__(self) -> None:
+        self.buf = ctypes.create_string_buffer(8192)
+        self.local = iovec(ctypes.cast(self.buf, ctypes.c_void_p), 0)
+        self.remote = iovec(0, 0)
+
+
+_rb = _ReadBuffers()
+
+
 def process_vm_readv(pid: int, addr: int, size: int) -> bytes:
-    buf = ctypes.create_string_buffer(size)
-    local = iovec(ctypes.cast(buf, ctypes.c_void_p), size)
-    remote = iovec(addr, size)
+    rb = _rb
+    if size > len(rb.buf):
+        buf = ctypes.create_string_buffer(size)
+        local = iovec(ctypes.cast(buf, ctypes.c_void_p), size)
+    else:
+        buf, local = rb.buf, rb.local
+        local.iov_len = size
+    remote = rb.remote
+    remote.iov_base, remote.iov_len = addr, size
     n = _syscall(
         NR_PROCESS_VM_READV,
         ctypes.c_long(pid),
@@ -253,7 +279,7 @@ def process_vm_readv(pid: int, addr: int, size: int) -> bytes:
     )
     if n < 0:
         _raise("process_vm_readv")
-    return buf.raw[:n]
+    return ctypes.string_at(buf, n)
 
 
 def process_vm_writev(pid: int, addr: int, data: bytes) -> int:

@@ -130,6 +130,11 @@ class SyscallContext:
         A changed number is not re-trapped: after a SECCOMP_RET_TRACE stop the
         kernel re-runs the filter but lets a second TRACE through.
         """
+        if nr is None and len(args) == 1 and self.arch != _ffi.AUDIT_ARCH_I386:
+            # The common rewrite (one path pointer): one ptrace call, not two.
+            ((i, v),) = args.items()
+            _ffi.pokeuser(self.tid, _ARG_OFFSETS_X86_64[i], v)
+            return
         regs = self._tracer.scratch_regs()
         _ffi.getregs(self.tid, regs)
         if nr is not None:
@@ -161,6 +166,8 @@ class SyscallContext:
 
 _ARG_REGS_X86_64 = ("rdi", "rsi", "rdx", "r10", "r8", "r9")
 _ARG_REGS_I386 = ("rbx", "rcx", "rdx", "rsi", "rdi", "rbp")
+# Their offsets in struct user_regs_struct (arch/x86/include/asm/user_64.h).
+_ARG_OFFSETS_X86_64 = (112, 104, 96, 56, 72, 64)
 
 
 class Handler(Protocol):

@@ -53,8 +53,12 @@ def read_cstring(tid: int, addr: int, limit: int = 4096) -> bytes:
     if addr == 0:
         raise OSError(errno.EFAULT, "NULL string")
     out = bytearray()
+    first = True
     while len(out) <= limit:
         chunk_len = PAGE - (addr % PAGE)
+        if first:
+            chunk_len = min(chunk_len, 256)  # most paths are short: copy less
+            first = False
         try:
             chunk = read(tid, addr, chunk_len)
         except OverflowError as e:

@@ -75,6 +75,8 @@ class ResolveFlag(enum.IntFlag):
 
 
 RESOLVE_MASK = 0x1F
+_NO_XDEV, _NO_MAGICLINKS, _NO_SYMLINKS, _BENEATH, _IN_ROOT = 0x01, 0x02, 0x04, 0x08, 0x10
+_NOFOLLOW, _DIRECTORY, _MAY_CREATE, _EMPTY_PATH = 0x1000, 0x2000, 0x4000, 0x8000
 
 
 class NodeKind(enum.Enum):
@@ -180,14 +182,15 @@ def resolve(
     flags: ResolveFlag = ResolveFlag.NONE,
 ) -> Resolution:
     """Resolve guest path ``raw`` against canonical ``base`` and ``root``."""
-    gp = paths.parse(raw, allow_empty=bool(flags & ResolveFlag.EMPTY_PATH))
-    scoped = bool(flags & (ResolveFlag.BENEATH | ResolveFlag.IN_ROOT))
-    if flags & ResolveFlag.IN_ROOT:
+    flags = int(flags)  # type: ignore[assignment]  # plain int tests: IntFlag's are slow per call
+    gp = paths.parse(raw, allow_empty=bool(flags & _EMPTY_PATH))
+    scoped = bool(flags & (_BENEATH | _IN_ROOT))
+    if flags & _IN_ROOT:
         root = base
-    scope = base if flags & ResolveFlag.BENEATH else None
-    must_dir = gp.must_be_dir or bool(flags & ResolveFlag.DIRECTORY)
-    follow_last = gp.trailing_slash or not flags & ResolveFlag.NOFOLLOW
-    no_xdev = bool(flags & ResolveFlag.NO_XDEV)
+    scope = base if flags & _BENEATH else None
+    must_dir = gp.must_be_dir or bool(flags & _DIRECTORY)
+    follow_last = gp.trailing_slash or not flags & _NOFOLLOW
+    no_xdev = bool(flags & _NO_XDEV)
 
     if not gp.parts and not gp.absolute:  # "" under AT_EMPTY_PATH: the base itself
         node = acc.lstat(base)
@@ -234,18 +237,18 @@ def resolve(
         child = paths.join(cur, name)
         node = acc.lstat(child)
         if node is None:
-            if is_last and flags & ResolveFlag.MAY_CREATE:
+            if is_last and flags & _MAY_CREATE:
                 return result(child, None)
             raise VfsError(errno.ENOENT)
         if node.kind in (NodeKind.SYMLINK, NodeKind.MAGICLINK) and (follow_last or not is_last):
-            if flags & ResolveFlag.NO_SYMLINKS:
+            if flags & _NO_SYMLINKS:
                 raise VfsError(errno.ELOOP, "symlink under RESOLVE_NO_SYMLINKS")
             if links >= MAXSYMLINKS:
                 raise VfsError(errno.ELOOP, "too many levels of symbolic links")
             links += 1
             target = acc.readlink(child)
             if node.kind is NodeKind.MAGICLINK:
-                if flags & ResolveFlag.NO_MAGICLINKS:
+                if flags & _NO_MAGICLINKS:
                     raise VfsError(errno.ELOOP, "magic link under RESOLVE_NO_MAGICLINKS")
                 if not target.startswith(b"/"):
                     if is_last:

@@ -114,6 +114,7 @@ class _Magic:
         m = self._ask(path)
         if m is None:
             return self.vfs.lstat(path)
+        self.vfs._volatile = True
         return None if m[0] is None else Node(m[0], b"magic")
 
     def readlink(self, path: bytes) -> bytes:
@@ -147,6 +148,10 @@ class Vfs:
         # table is fixed), and what is there in the copy-on-write mounts.
         self._where: dict[bytes, Location] = {}
         self._seen: dict[bytes, tuple[os.stat_result | None, Layer | None, bytes | None]] = {}
+        self._resolved: dict[tuple[bytes, bytes, bytes, int], Resolved | VfsError] = {}
+        self._volatile = False  # the walk in progress touched something never cached
+        self._merge: dict[bytes, bool] = {}
+        self._to_guest: dict[bytes, bytes | None] = {}  # the mapping back is fixed: cached for good
         for d in (b"upper", b"work", b"meta"):
             os.makedirs(os.path.join(state, d), mode=0o700, exist_ok=True)
         for m in self.mounts.mounts:
@@ -173,6 +178,8 @@ class Vfs:
         other non-layered mounts are never cached.
         """
         self._seen.clear()
+        self._resolved.clear()
+        self._merge.clear()
 
     def _locate(self, guest: bytes) -> Location:
         loc = self._where.get(guest)
@@ -196,6 +203,7 @@ class Vfs:
                 self._seen.clear()
             out = self._seen[key] = (lk.st, lk.layer, lk.host)
             return out
+        self._volatile = True
         try:
             return os.lstat(loc.host), None, loc.host
         except (FileNotFoundError, NotADirectoryError):
@@ -234,11 +242,29 @@ class Vfs:
         """Resolve ``path`` for a task: relative to ``dirfd_path`` (the
         canonical guest path of the dirfd) or, for AT_FDCWD (None), the cwd."""
         base = dirfd_path if dirfd_path is not None else (ctx.cwd or b"/")
+        key = (path, b"" if path.startswith(b"/") else base, ctx.root, int(flags) | (0 if magic is None else 1 << 20))
+        hit = self._resolved.get(key)
+        if hit is not None:
+            if isinstance(hit, VfsError):
+                raise VfsError(hit.errno, "cached")
+            return hit
         acc = self if magic is None else _Magic(self, magic)
-        r = resolve(acc, path, base=base, root=ctx.root, flags=flags)
-        res = self.locate(r.path, node=r.node)
-        return Resolved(res.guest, r.node, res.host, res.mount, res.rel, res.layer, r.last, r.trailing_slash,
-                        r.must_be_dir)
+        self._volatile = False
+        out: Resolved | VfsError
+        try:
+            r = resolve(acc, path, base=base, root=ctx.root, flags=flags)
+            res = self.locate(r.path, node=r.node)
+            out = Resolved(res.guest, r.node, res.host, res.mount, res.rel, res.layer, r.last, r.trailing_slash,
+                           r.must_be_dir)
+        except VfsError as e:
+            out = e
+        if not self._volatile:
+            if len(self._resolved) > 100_000:
+                self._resolved.clear()
+            self._resolved[key] = out
+        if isinstance(out, VfsError):
+            raise out
+        return out
 
     def locate(self, guest: bytes, *, node: Node | None = None) -> Resolved:
         """Facts about an already canonical guest path (no walk)."""
@@ -336,6 +362,15 @@ class Vfs:
         """The guest path for a canonical host path, None if the guest must not see it."""
         if not host.startswith(b"/"):
             return None
+        known = self._to_guest.get(host, b"")
+        if known != b"":
+            return known
+        if len(self._to_guest) > 100_000:
+            self._to_guest.clear()
+        out = self._to_guest[host] = self._map_back(host)
+        return out
+
+    def _map_back(self, host: bytes) -> bytes | None:
         host = paths.normalize(host)
         for mguest, ov in self.overlays.items():
             if paths.is_within(host, ov.upper):
@@ -347,6 +382,12 @@ class Vfs:
     def needs_merge(self, guest: bytes) -> bool:
         """Could a listing of canonical guest directory ``guest`` differ from
         its host directory's own?  (Else the host's getdents can answer.)"""
+        known = self._merge.get(guest)
+        if known is None:
+            known = self._merge[guest] = self._needs_merge(guest)
+        return known
+
+    def _needs_merge(self, guest: bytes) -> bool:
         if self.mounts.mountpoints_in(guest) or self.mounts.has_hidden_child(guest):
             return True
         loc = self.mounts.locate(guest)

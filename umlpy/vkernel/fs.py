@@ -738,19 +738,35 @@ def sys_chroot(k: Kernel, ctx: SyscallContext) -> Outcome:
 # -- directory listings ---------------------------------------------------------------
 
 _DT = {NodeKind.DIR: 4, NodeKind.REG: 8, NodeKind.SYMLINK: 10}
-_listings: dict[tuple[int, int], list[tuple[bytes, int, int]]] = {}
+# guest directory -> the listing being served (see sys_getdents)
+_listings: dict[bytes, list[tuple[bytes, int, int]]] = {}
 
 
 def sys_getdents(k: Kernel, ctx: SyscallContext) -> Outcome:
     """getdents64(2)/getdents(2): the merged, filtered listing from the vfs.
 
-    The index into the listing lives in the kernel's file offset (set by
-    the tracer through its copy of the fd), so it is shared across fork like
-    the real one and lseek/rewinddir work.
+    A directory the host can list alone (one layer, nothing hidden or
+    whited out in it) is listed by the host: one readlink decides.  Else
+    the index into the vfs's listing lives in the kernel's file offset (set
+    by the tracer through its copy of the fd), so it is shared across fork
+    like the real one and lseek/rewinddir work.  The choice is made at
+    offset 0 and kept to the end of the listing, so a listing begun by the
+    host (its offsets are the filesystem's cookies) stays the host's even
+    if, as under rm -rf, entries are whited out meanwhile.
     """
     c = _call(k, ctx)
     fd, buf, count = s32(ctx.args[0]), ctx.args[1], ctx.args[2] & 0xFFFFFFFF
-    legacy = k.name_of(ctx.nr) == "getdents"
+    try:
+        where = os.fsencode(os.readlink(f"/proc/{ctx.tid}/fd/{fd}"))
+    except OSError:
+        raise GuestError(errno.EBADF) from None
+    if not where.startswith(b"/"):
+        return PASS  # not a directory: the kernel says ENOTDIR
+    guest = c.vfs.to_guest(where)
+    if guest is None:
+        raise GuestError(errno.ENOENT)
+    if guest not in _listings and guest != b"/proc" and not c.vfs.needs_merge(guest):
+        return PASS
     try:
         ref = _ffi.grab_fd(ctx.tid, fd, c.task.tgid)
     except OSError as e:
@@ -759,23 +775,16 @@ def sys_getdents(k: Kernel, ctx: SyscallContext) -> Outcome:
         st = os.fstat(ref)
         if not stat.S_ISDIR(st.st_mode):
             raise GuestError(errno.ENOTDIR)
-        where = os.readlink(f"/proc/self/fd/{ref}").encode()
-        guest = c.vfs.to_guest(where) if where.startswith(b"/") else None
-        if guest is None:
-            raise GuestError(errno.ENOENT)
         pos = os.lseek(ref, 0, os.SEEK_CUR)
-        key = (st.st_dev, st.st_ino)
-        entries = _listings.get(key)
-        # Decided at the start of a listing and kept to its end: a listing
-        # begun by the host (its offsets are the filesystem's cookies) stays
-        # the host's even if, as under rm -rf, entries are whited out meanwhile.
+        entries = _listings.get(guest)
         if pos == 0:
             if guest != b"/proc" and not c.vfs.needs_merge(guest):
-                _listings.pop(key, None)
-                return PASS  # one host directory shows exactly: its own order, no copy
-            entries = _listings[key] = _listing(c, guest, st)
+                _listings.pop(guest, None)
+                return PASS
+            entries = _listings[guest] = _listing(c, guest, st)
         elif entries is None:
             return PASS
+        legacy = k.name_of(ctx.nr) == "getdents"
         out = bytearray()
         i = pos
         while i < len(entries):

@@ -117,6 +117,9 @@ class _Slot:
     base: int
     ctx: object = None  # the call the placements below ``used`` belong to
     used: int = 0
+    # offset -> bytes the tracer wrote there earlier: the guest cannot change
+    # them, so the same placement again (a loop stat()ing one path) is free.
+    written: dict[int, bytes] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -172,6 +175,12 @@ def place(task: Task, ctx: SyscallContext, data: bytes) -> int:
     addr = slot.base + slot.used
     if not data:
         return addr  # a probe: the slot exists
+    off = slot.used
+    if slot.written.get(off) == data:
+        slot.used += (len(data) + 15) & ~15
+        return addr
+    for o in [o for o, d in slot.written.items() if o < off + len(data) and o + len(d) > off]:
+        del slot.written[o]
     try:
         memory.poke(ctx.tid, addr, data)
     except OSError as e:
@@ -179,6 +188,7 @@ def place(task: Task, ctx: SyscallContext, data: bytes) -> int:
             raise
         log.warning("tid %d: cannot write scratch region: %s", ctx.tid, e)
         raise GuestError(errno.EPERM, "scratch region not writable by the tracer") from e
+    slot.written[off] = data
     slot.used += (len(data) + 15) & ~15
     return addr
 
