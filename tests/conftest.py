@@ -24,6 +24,18 @@ REPO = Path(__file__).resolve().parent.parent
 GUESTS = Path(__file__).resolve().parent / "guests"
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _state_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Sandboxes the tests keep go to a throwaway state home, not the user's."""
+    old = os.environ.get("XDG_STATE_HOME")
+    os.environ["XDG_STATE_HOME"] = str(tmp_path_factory.mktemp("state-home"))
+    yield
+    if old is None:
+        os.environ.pop("XDG_STATE_HOME", None)
+    else:
+        os.environ["XDG_STATE_HOME"] = old
+
+
 def umlpy_cmd(*args: str) -> list[str]:
     return [sys.executable, "-m", "umlpy", *args]
 

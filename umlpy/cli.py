@@ -327,9 +327,12 @@ def _review(args: argparse.Namespace) -> int:
 
     if args.command == "list":
         for k in review.kept():
-            n = len(review.changes(k))
+            try:
+                what = f"{len(review.changes(k)):5d} change(s)"
+            except UmlpyError as e:
+                what = f"unreadable ({e})"
             when = time.strftime("%Y-%m-%d %H:%M", time.localtime(k.started))
-            print(f"{k.sid}  {when}  {n:5d} change(s)  {' '.join(k.argv)[:60]}")
+            print(f"{k.sid}  {when}  {what}  {' '.join(k.argv)[:60]}")
         return 0
     if args.command == "discard":
         for sid in args.ids:

@@ -13,7 +13,7 @@ import json
 import os
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from umlpy.sandbox import UmlpyError, state_home
 from umlpy.vfs import paths
@@ -49,8 +49,13 @@ class Kept:
     config: VfsConfig
 
     def open(self) -> Vfs:
+        # Review needs only the copy-on-write layers: a read-write or
+        # read-only bind whose host path has gone since does not matter.
+        cfg = replace(self.config, binds=tuple(
+            b for b in self.config.binds if b.access is Access.COW or os.path.exists(b.host)
+        ))
         try:
-            return Vfs(self.config)
+            return Vfs(cfg)
         except (OSError, ValueError) as e:
             raise UmlpyError(f"umlpy: sandbox {self.sid}: cannot open: {e}", EXIT_UNKNOWN) from None
 
