@@ -238,11 +238,11 @@ class _Watchdog(threading.Thread):
         self.deadline = time.monotonic() + timeout if timeout is not None else None
         self.memory = memory
         self.fired: str | None = None
-        self._stop = threading.Event()
+        self._halt = threading.Event()
 
     def run(self) -> None:
         ticks = 0
-        while not self._stop.wait(0.1):
+        while not self._halt.wait(0.1):
             if self.deadline is not None and time.monotonic() >= self.deadline:
                 self._fire("timeout")
                 return
@@ -302,7 +302,7 @@ class _Watchdog(threading.Thread):
         self.tracer.kill_all()
 
     def stop(self) -> None:
-        self._stop.set()
+        self._halt.set()
 
 
 @dataclass
@@ -356,9 +356,10 @@ class Sandbox:
         if vfs is not None:
             writable: tuple[str, ...] | None = tuple(os.fsdecode(p) for p in vfs.writable_hosts())
             devices = tuple(d for d in landlock.DEVICE_WRITABLE if d != "/dev/shm")
+            unreadable = tuple(os.fsdecode(vfs.mounts.locate(h).host) for h in vfs.config.hidden)
         else:
-            writable, devices = cfg.writable, landlock.DEVICE_WRITABLE
-        rules = landlock.Ruleset(writable=writable, devices=devices) if cfg.landlock else None
+            writable, devices, unreadable = cfg.writable, landlock.DEVICE_WRITABLE, ()
+        rules = landlock.Ruleset(writable=writable, devices=devices, unreadable=unreadable) if cfg.landlock else None
         kernel = Kernel(max_tasks=cfg.max_tasks, net_mode=cfg.net, vnet_factory=vnet_factory, writable=cfg.writable,
                         vfs=vfs, hostname=hostname)
         vk = VirtualKernel(

@@ -209,3 +209,31 @@ def test_upper_symlink_swap_never_leaves_the_view(tmp_path: Path, build_guest) -
              "--cpu", "spread")
     assert r.returncode == 0, r.stderr
     assert r.stdout.startswith("leaked=0 of 20000"), r.stdout
+
+
+def test_landlock_keeps_hidden_files_unreadable_even_past_the_tracer(tmp_path: Path) -> None:
+    """The kernel backstop: with the tracer's translation of openat switched
+    off (a test seam), a hidden file still cannot be read; a visible one can."""
+    from umlpy.sandbox import Sandbox, SandboxConfig, vfs_config
+    from umlpy.tracer import landlock
+    from umlpy.vfs.mounts import Access, BindSpec
+    from umlpy.vkernel.outcome import PASS
+
+    if landlock.abi_version() == 0:
+        pytest.skip("no Landlock on this kernel")
+    (tmp_path / "hidden").mkdir()
+    (tmp_path / "hidden" / "secret").write_text("TOPSECRET\n")
+    (tmp_path / "open").write_text("fine\n")
+    out = tmp_path / "out"
+    out.mkdir()
+    rw = BindSpec(os.fsencode(out), os.fsencode(out), Access.RW)
+    cfg = SandboxConfig(
+        vfs=vfs_config(str(tmp_path / "st"), hide=[str(tmp_path / "hidden")], binds=[rw]),
+        handlers_override={"openat": lambda k, ctx: PASS},
+    )
+    script = f"cat {tmp_path}/hidden/secret > {out}/a 2>&1; cat {tmp_path}/open > {out}/b 2>&1"
+    r = Sandbox(cfg).run(["sh", "-c", script])
+    assert r.exit_code == 0, (r.landlock_abi, r.landlock_fs)
+    assert (out / "b").read_text() == "fine\n"
+    text = (out / "a").read_text()
+    assert "TOPSECRET" not in text and "Permission denied" in text, (text, r)

@@ -64,7 +64,11 @@ _WRITE_V1 = (
     | FS_MAKE_BLOCK
     | FS_MAKE_SYM
 )
-_FILE_ONLY = FS_WRITE_FILE | FS_TRUNCATE | FS_IOCTL_DEV
+_FILE_ONLY = FS_WRITE_FILE | FS_TRUNCATE | FS_IOCTL_DEV | FS_READ_FILE | FS_EXECUTE
+# Handled when some paths must be unreadable.  Directory listing (READ_DIR)
+# stays unhandled: a rule on an ancestor would also grant it beneath, where
+# the hidden path is, and without it the ancestors could not be listed.
+_READ = FS_READ_FILE | FS_EXECUTE
 
 # Device nodes any program may write without that being a change to the host.
 DEVICE_WRITABLE = ("/dev/null", "/dev/zero", "/dev/full", "/dev/tty", "/dev/ptmx", "/dev/pts", "/dev/shm")
@@ -83,12 +87,16 @@ class Applied:
     abi: int
     scoped: bool
     fs_writes_limited: bool
+    unreadable: int = 0  # paths whose files the kernel refuses to read or execute
 
 
 class Ruleset:
     """A ruleset fd ready for :meth:`restrict_self` in the child."""
 
-    def __init__(self, *, writable: Iterable[str] | None, devices: Iterable[str] = DEVICE_WRITABLE) -> None:
+    def __init__(
+        self, *, writable: Iterable[str] | None, devices: Iterable[str] = DEVICE_WRITABLE,
+        unreadable: Iterable[str] = (),
+    ) -> None:
         self.abi = abi_version()
         self.fd = -1
         self.applied = Applied(0, False, False)
@@ -102,6 +110,9 @@ class Ruleset:
         if self.abi >= 5:
             write_mask |= FS_IOCTL_DEV
         handled_fs = write_mask  # always: /proc is never writable
+        hidden = sorted({os.path.realpath(p) for p in unreadable if os.path.lexists(p)} - {"/"})
+        if hidden:
+            handled_fs |= _READ
         scoped = SCOPE_ABSTRACT_UNIX_SOCKET | SCOPE_SIGNAL if self.abi >= 6 else 0
         attr = _ffi.landlock_ruleset_attr(handled_fs, 0, scoped)
         # Older ABIs know a shorter struct; the trailing fields are zero there.
@@ -114,7 +125,39 @@ class Ruleset:
         else:
             for name in _top_level_except_proc():
                 self._allow("/" + name, granted)
-        self.applied = Applied(self.abi, bool(scoped), writable is not None)
+        if hidden:
+            self._readable_except(hidden)
+        self.applied = Applied(self.abi, bool(scoped), writable is not None, len(hidden))
+
+    def _readable_except(self, hidden: list[str]) -> None:
+        """Grant reading beneath everything but ``hidden``: every sibling of
+        every hidden path and of its ancestors gets a rule.  Entries created
+        later directly inside those ancestors are not covered (unreadable)."""
+        partial = {os.path.dirname(h) for h in hidden}
+        for h in hidden:
+            d = os.path.dirname(h)
+            while d != "/":
+                d = os.path.dirname(d)
+                partial.add(d)
+        blocked = set(hidden)
+
+        def walk(d: str) -> None:
+            try:
+                with os.scandir(d) as it:
+                    entries = [(e.path, e.is_symlink()) for e in it]
+            except OSError:
+                return
+            for p, is_link in entries:
+                # A symlink needs no right of its own (its target is covered
+                # where it lies); a rule through it could grant the hidden path.
+                if p in blocked or is_link:
+                    continue
+                if p in partial:
+                    walk(p)
+                else:
+                    self._allow(p, _READ)
+
+        walk("/")
 
     def _allow(self, path: str, write_mask: int) -> None:
         try:
