@@ -121,7 +121,7 @@ def build_guest(guest_dir: Path):  # type: ignore[no-untyped-def]
     def build(name: str, *flags: str) -> Path:
         key = (name, *flags)
         if key not in cache:
-            out = guest_dir / ("_".join(key).replace("-", "").replace("=", ""))
+            out = guest_dir / ("_".join(key).replace("-", "").replace("=", "").replace("/", "_"))
             src = GUESTS / f"{name}.c"
             subprocess.run(["gcc", "-O1", "-pthread", "-o", str(out), str(src), *flags], check=True)
             cache[key] = out

@@ -93,6 +93,7 @@ def build_parser(*, with_trace: bool = True) -> argparse.ArgumentParser:
                    help="writes beneath PATH go to the host directly (a read-write bind of PATH)")
     r.add_argument("--bind", action="append", default=[], metavar="HOST[:GUEST][:ro|rw|cow]",
                    help="show host path HOST at GUEST (default: same path, read-write)")
+    r.add_argument("--root", metavar="DIR", help="DIR is the guest's / (a rootfs, copy-on-write; PRoot's -r)")
     r.add_argument("--tmpfs", action="append", default=[], metavar="GUEST", help="an empty private directory at GUEST")
     r.add_argument("--hide", action="append", default=[], metavar="GUEST", help="GUEST does not exist for the guest")
     r.add_argument("-0", "--fake-root", action="store_true", help="chown/chmod/chroot succeed and persist in the sandbox")
@@ -284,6 +285,8 @@ def _vfs_options(args: argparse.Namespace, argv: list[str]) -> VfsConfig:
             raise UmlpyError(f"umlpy: {g}: guest paths must be absolute", EXIT_USAGE)
     if any(os.path.normpath(h) == "/" for h in args.hide):
         raise UmlpyError("umlpy: --hide /: cannot hide the guest root", EXIT_USAGE)
+    if args.root is not None and not os.path.isdir(args.root):
+        raise UmlpyError(f"umlpy: --root {args.root}: not a directory", EXIT_USAGE)
     if args.state_dir:
         state = os.path.abspath(args.state_dir)
         if os.path.exists(state) and (not os.path.isdir(state) or os.listdir(state)):
@@ -291,7 +294,7 @@ def _vfs_options(args: argparse.Namespace, argv: list[str]) -> VfsConfig:
         os.makedirs(state, mode=0o700, exist_ok=True)
     else:
         state = new_state_dir()
-    cfg = vfs_config(state, read_only=args.read_only, binds=binds, tmpfs=args.tmpfs, hide=args.hide,
+    cfg = vfs_config(state, root=args.root or "/", read_only=args.read_only, binds=binds, tmpfs=args.tmpfs, hide=args.hide,
                      fake_root=args.fake_root)
     review.save(cfg, argv)
     return cfg

@@ -176,20 +176,28 @@ class RunResult:
         return json.dumps(d, indent=1)
 
 
-def resolve_command(name: str, path_env: str | None) -> str:
-    """Find ``name`` as a shell would; UmlpyError(127/126) when it cannot run."""
+def resolve_command(name: str, path_env: str | None, *, root: str = "/") -> str:
+    """Find ``name`` as a shell would; UmlpyError(127/126) when it cannot run.
+
+    Under a guest ``root`` the search happens inside it (approximately: a
+    symlink in the rootfs pointing to an absolute path is followed on the
+    host) and the guest path is returned."""
     if not name:
         raise UmlpyError("umlpy: : command not found", 127)
+
+    def host(p: str) -> str:
+        return p if root == "/" else os.path.join(root, os.path.abspath(p).lstrip("/"))
+
     if "/" in name:
-        _check_runnable(name, name)
+        _check_runnable(name, host(name))
         return name
     for d in (path_env if path_env is not None else os.defpath).split(":"):
         cand = os.path.join(d or ".", name)
         try:
-            st = os.stat(cand)
+            st = os.stat(host(cand))
         except OSError:
             continue
-        if stat.S_ISREG(st.st_mode) and os.access(cand, os.X_OK):
+        if stat.S_ISREG(st.st_mode) and os.access(host(cand), os.X_OK):
             return cand
     raise UmlpyError(f"umlpy: {name}: command not found", 127)
 
@@ -332,7 +340,16 @@ class Sandbox:
             raise UmlpyError("umlpy: no command given", 2)
         cfg = self.config
         envmap = dict(os.environ if env is None else env)
-        path = resolve_command(argv[0], envmap.get("PATH"))
+        root = os.fsdecode(cfg.vfs.root) if cfg.vfs is not None else "/"
+        if root != "/":
+            # A guest root: the command is looked up inside it and exec'd by
+            # its guest path (the exec handler translates it); the guest
+            # starts in its /.
+            path = resolve_command(argv[0], envmap.get("PATH"), root=root)
+            if cwd is None:
+                cwd = root
+        else:
+            path = resolve_command(argv[0], envmap.get("PATH"))
         if cwd is not None:
             _check_dir(cwd)
         guard, guard_rules, handlers = _scratch_setup(cfg)
@@ -499,6 +516,7 @@ def new_state_dir() -> str:
 def vfs_config(
     state_dir: str,
     *,
+    root: str = "/",
     read_only: bool = False,
     binds: Sequence[BindSpec] = (),
     tmpfs: Sequence[str] = (),
@@ -518,6 +536,7 @@ def vfs_config(
     )
     return VfsConfig(
         state_dir=os.fsencode(state_dir),
+        root=os.fsencode(os.path.realpath(root)),
         root_access=Access.RO if read_only else Access.COW,
         binds=std + tuple(binds),
         tmpfs=(b"/dev/shm", *(os.fsencode(t) for t in tmpfs)),

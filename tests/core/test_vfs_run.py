@@ -237,3 +237,46 @@ def test_landlock_keeps_hidden_files_unreadable_even_past_the_tracer(tmp_path: P
     assert (out / "b").read_text() == "fine\n"
     text = (out / "a").read_text()
     assert "TOPSECRET" not in text and "Permission denied" in text, (text, r)
+
+
+def _rootfs(root: Path) -> None:
+    """A minimal rootfs: dash as /bin/sh, cat, their libraries and loader."""
+    import shutil
+
+    for d in ("bin", "etc", "tmp", "lib", "lib64"):
+        (root / d).mkdir(parents=True, exist_ok=True)
+    shutil.copy("/usr/bin/dash", root / "bin" / "sh")
+    shutil.copy("/usr/bin/cat", root / "bin" / "cat")
+    libs = subprocess.run(["ldd", "/usr/bin/dash", "/usr/bin/cat"], capture_output=True, text=True, check=True).stdout
+    for word in libs.split():
+        if word.startswith("/") and os.path.exists(word):
+            dst = root / word.lstrip("/")
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(os.path.realpath(word), dst)
+    # A loader path only the rootfs has: what links against it runs only there.
+    shutil.copy(os.path.realpath("/lib64/ld-linux-x86-64.so.2"), root / "lib" / "ld-umlpy.so.2")
+    (root / "etc" / "marker").write_text("rootfs marker\n")
+
+
+def test_root_runs_the_rootfs_with_its_own_interpreters(tmp_path: Path, build_guest) -> None:  # type: ignore[no-untyped-def]
+    if not os.path.exists("/usr/bin/dash") or not os.path.exists("/lib64/ld-linux-x86-64.so.2"):
+        pytest.skip("needs dash and the x86-64 loader")
+    root = tmp_path / "rootfs"
+    _rootfs(root)
+    exe = build_guest("argv_echo", "-Wl,--dynamic-linker=/lib/ld-umlpy.so.2")
+    (root / "bin" / "echoargs").write_bytes(exe.read_bytes())
+    (root / "bin" / "echoargs").chmod(0o755)
+    (root / "bin" / "script").write_text("#!/bin/echoargs -x\n")
+    (root / "bin" / "script").chmod(0o755)
+    r = run_umlpy("run", "-q", "--discard", "--root", str(root), "--", "/bin/sh", "-c",
+                  "cat /etc/marker; pwd; /bin/echoargs a b; /bin/script arg1; echo new > /tmp/f; cat /tmp/f")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == [
+        "rootfs marker", "/",
+        "fakesh argc=3 [/bin/echoargs] [a] [b]",
+        "fakesh argc=4 [/bin/echoargs] [-x] [/bin/script] [arg1]",
+        "new",
+    ]
+    assert not (root / "tmp" / "f").exists()  # copy-on-write over the rootfs too
+    bad = run_umlpy("run", "--root", str(tmp_path / "nope"), "--", "/bin/sh")
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1

@@ -335,8 +335,6 @@ _LOOKUPS: dict[str, tuple[int | None, int, int | None, bool]] = {
     "listxattrat": (0, 1, 2, True),
     "file_getattr": (0, 1, 4, True),
     "chdir": (None, 0, None, True),
-    "execve": (None, 0, None, True),
-    "execveat": (0, 1, 4, True),
     "inotify_add_watch": (None, 1, None, True),
 }
 _STATS = {"stat": 1, "lstat": 1, "newfstatat": 2}  # name -> struct stat buffer arg
@@ -352,8 +350,8 @@ def sys_lookup(k: Kernel, ctx: SyscallContext) -> Outcome:
         follow = not flags & 0x02000000  # IN_DONT_FOLLOW
         flags = 0
     rf = _at_flags(flags, follow_default=follow)
-    if name in ("chdir", "execve", "execveat"):
-        rf |= ResolveFlag.DIRECTORY if name == "chdir" else ResolveFlag.NONE
+    if name == "chdir":
+        rf |= ResolveFlag.DIRECTORY
     raw = c.path(path_idx)
     assert raw is not None
     if not raw and flags & AT_EMPTY_PATH:
@@ -361,10 +359,6 @@ def sys_lookup(k: Kernel, ctx: SyscallContext) -> Outcome:
         # region, or a racing thread could turn it into a path.
         return Rewrite(((path_idx, c.place(b"\0")),))
     res = c.resolve(dirfd_idx, path_idx, rf, path=raw)
-    if name in ("execve", "execveat"):
-        process.sys_execve(k, ctx)
-        if c.task.exec_path is not None:
-            c.task.exec_path = os.fsdecode(res.guest)
     host = res.guest if res.node is not None and res.node.kind is NodeKind.MAGICLINK else res.host
     on_exit = None
     meta = c.vfs.meta_of(res) if res.node is not None else None
@@ -934,6 +928,123 @@ def sys_unix_connect(k: Kernel, ctx: SyscallContext) -> Outcome:
         os.close(sock)
 
 
+# -- execve ---------------------------------------------------------------------------
+
+NR_EXECVE = 59
+MAX_ARGV = 8192
+_ARGV0, _REST = object(), object()  # the original argv[0]; the original argv[1:]
+
+
+def sys_exec(k: Kernel, ctx: SyscallContext) -> Outcome:
+    """execve(2)/execveat(2): the program, and what the kernel will load for it.
+
+    The path is translated like any other; then, if the program's ``#!``
+    interpreter or ELF interpreter lies elsewhere on the host than the guest
+    path says (``--root``, or the guest replaced it), the interpreter is
+    exec'd explicitly with the arguments the kernel would have built
+    (:mod:`umlpy.vkernel.binfmt`).
+    """
+    c = _call(k, ctx)
+    at = k.name_of(ctx.nr) == "execveat"
+    path_idx, argv_idx, envp_idx = (1, 2, 3) if at else (0, 1, 2)
+    flags = ctx.args[4] & 0xFFFFFFFF if at else 0
+    raw = c.path(path_idx)
+    assert raw is not None
+    if not raw and flags & AT_EMPTY_PATH:
+        return Rewrite(((path_idx, c.place(b"\0")),))  # fexecve: the fd is the program
+    res = c.resolve(0 if at else None, path_idx, _at_flags(flags), path=raw)
+    if res.host is None or res.node is None:
+        raise GuestError(errno.ENOENT)
+    if res.node.kind is NodeKind.DIR:
+        raise GuestError(errno.EACCES)
+    process.sys_execve(k, ctx)
+    c.task.exec_path = os.fsdecode(res.guest)
+    shown = raw if raw.startswith(b"/") or not at else res.guest
+    argv: list[object] = [_ARGV0, _REST]
+    host, items, changed = _exec_plan(c, res, shown, argv, 0)
+    if not changed:
+        return _rewrite_path(c, path_idx, host)
+    orig = _read_argv(ctx, ctx.args[argv_idx])
+    ptrs: list[int] = []
+    for it in items:
+        if it is _ARGV0:
+            ptrs.append(orig[0] if orig else c.place(shown + b"\0"))
+        elif it is _REST:
+            ptrs.extend(orig[1:])
+        else:
+            assert isinstance(it, bytes)
+            ptrs.append(c.place(it + b"\0"))
+    table = b"".join(struct.pack("<Q", p) for p in ptrs) + b"\0" * 8
+    return Rewrite(((0, c.place(host + b"\0")), (1, c.place(table)), (2, ctx.args[envp_idx])), nr=NR_EXECVE)
+
+
+def _exec_plan(c: _Call, res: Resolved, shown: bytes, argv: list[object], depth: int
+               ) -> tuple[bytes, list[object], bool]:
+    """(host file to exec, its argv, whether that differs from a plain exec of res).
+
+    ``argv`` items are bytes (new strings), _ARGV0 or _REST."""
+    from umlpy.vkernel import binfmt
+
+    assert res.host is not None
+    try:
+        fd = os.open(res.host, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return res.host, argv, False  # unreadable (execute-only): the kernel decides
+    try:
+        head = os.pread(fd, binfmt.BINPRM_BUF_SIZE, 0)
+        sb = binfmt.shebang(head)
+        pt = None if sb is not None else binfmt.elf_interp(fd)
+    except OSError:
+        return res.host, argv, False
+    finally:
+        os.close(fd)
+    if sb is not None:
+        if depth >= 4:
+            raise GuestError(errno.ELOOP)
+        interp, arg = sb
+        ires = c.resolve(None, 0, path=interp)
+        if ires.host is None:
+            raise GuestError(errno.ENOENT)
+        new = [interp, *([arg] if arg else []), shown, *argv[1:]]
+        host, items, changed = _exec_plan(c, ires, interp, new, depth + 1)
+        if not changed and _same_file(interp, ires.host):
+            return res.host, argv, False  # the kernel's own #! handling finds the same file
+        return host, items, True
+    if pt is not None:
+        lres = c.resolve(None, 0, path=pt)
+        if lres.host is None:
+            raise GuestError(errno.ENOENT)
+        if _same_file(pt, lres.host):
+            return res.host, argv, False
+        return lres.host, [pt, b"--argv0", argv[0], shown, *argv[1:]], True
+    return res.host, argv, False
+
+
+def _same_file(as_named: bytes, translated: bytes) -> bool:
+    """Would the host kernel, opening ``as_named`` itself, reach ``translated``?"""
+    if as_named == translated:
+        return True
+    try:
+        a, b = os.stat(as_named), os.stat(translated)
+    except OSError:
+        return False
+    return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
+
+
+def _read_argv(ctx: SyscallContext, ptr: int) -> list[int]:
+    """The guest's argv pointers (not the strings: they are passed on as they are)."""
+    out: list[int] = []
+    while ptr:
+        chunk = ctx.read(ptr + 8 * len(out), 256)
+        for (p,) in struct.iter_unpack("<Q", chunk):
+            if p == 0:
+                return out
+            out.append(p)
+            if len(out) > MAX_ARGV:
+                raise GuestError(errno.E2BIG)
+    return out
+
+
 # -- fake root: the guest's credentials ---------------------------------------------
 
 
@@ -993,6 +1104,8 @@ HANDLERS: dict[str, Callable[[Kernel, SyscallContext], Outcome]] = {
     "fsetxattr": sys_fd_meta,
     "fremovexattr": sys_fd_meta,
     "chroot": sys_chroot,
+    "execve": sys_exec,
+    "execveat": sys_exec,
     "getdents64": sys_getdents,
     "getdents": sys_getdents,
     "bind": sys_unix_bind,
