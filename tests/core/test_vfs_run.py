@@ -278,5 +278,7 @@ def test_root_runs_the_rootfs_with_its_own_interpreters(tmp_path: Path, build_gu
         "new",
     ]
     assert not (root / "tmp" / "f").exists()  # copy-on-write over the rootfs too
+    maps = run_umlpy("run", "-q", "--discard", "--root", str(root), "--", "/bin/cat", "/proc/self/maps")
+    assert "/lib/x86_64-linux-gnu/libc.so.6" in maps.stdout and str(root) not in maps.stdout, maps.stdout
     bad = run_umlpy("run", "--root", str(tmp_path / "nope"), "--", "/bin/sh")
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1

@@ -41,6 +41,7 @@ import errno
 import os
 import stat
 import struct
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -210,6 +211,53 @@ def proc_magic(k: Kernel, vfs: Vfs, task: Task, guest: bytes) -> tuple[NodeKind 
     return NodeKind.MAGICLINK, g if g is not None else b"(unreachable)" + host.rsplit(b"/", 1)[-1]
 
 
+_PATH_FILES = (b"/maps", b"/smaps", b"/numa_maps")
+
+
+def _proc_in_guest_terms(c: _Call, guest: bytes) -> bytes | None:
+    """/proc/PID/{maps,smaps,numa_maps} name the files mapped by host path
+    (copied-up files, a --root's libraries): served as a snapshot with guest
+    paths, from a file in the state directory that exists only while opened."""
+    try:
+        with open(guest, "rb") as f:  # the same /proc file, read by the tracer
+            text = f.read()
+    except OSError:
+        return None
+    out = []
+    for line in text.splitlines(keepends=True):
+        i = line.find(b" /")
+        if i < 0 or (b"/numa_maps" in guest and b"file=/" not in line):
+            out.append(line)
+            continue
+        if guest.endswith(b"/numa_maps"):
+            j = line.find(b"file=/") + 5
+            k = line.find(b" ", j)
+            path, head, tail = line[j:k if k > 0 else len(line) - 1], line[:j], line[k if k > 0 else len(line) - 1:]
+        else:
+            head, rest = line[: i + 1], line[i + 1 :]
+            path, tail = rest.rstrip(b"\n"), b"\n"
+        deleted = path.endswith(b" (deleted)")
+        seen = c.vfs.to_guest(path.removesuffix(b" (deleted)"))
+        shown = (seen if seen is not None else b"[umlpy]") + (b" (deleted)" if deleted else b"")
+        out.append(head + shown + tail)
+    synth = os.path.join(c.vfs.state_dir, b"synth")
+    os.makedirs(synth, mode=0o700, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=synth)
+    try:
+        os.write(fd, b"".join(out))
+    finally:
+        os.close(fd)
+    c.ctx.on_exit(lambda ret: _unlink_quietly(name))
+    return os.fsencode(name)
+
+
+def _unlink_quietly(path: bytes | str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
 def _proc_write_refused(res: Resolved) -> bool:
     """/proc/PID/mem and /proc/PID/task/TID/mem never open for writing."""
     return res.guest.startswith(b"/proc/") and res.guest.endswith(b"/mem")
@@ -253,9 +301,11 @@ def _open(c: _Call, dirfd_idx: int | None, path_idx: int, flags: int, mode: int,
         host = _vfs_errors(lambda: c.vfs.prepare_write(res, W.WRITE))
     else:
         host = res.host
+        if res.guest.startswith(b"/proc/") and res.guest.endswith(_PATH_FILES):
+            host = _proc_in_guest_terms(c, res.guest) or host
     if host is None:
         raise GuestError(errno.ENOENT)
-    if res.guest.startswith(b"/proc/"):
+    if res.guest.startswith(b"/proc/") and not host.startswith(c.vfs.state_dir):
         kernel_resolve = 0  # /proc/PID/... is the kernel's, not the guest's to change
     if not (create or tmpfile):
         mode = 0
