@@ -95,7 +95,10 @@ def main(*, json_out: bool) -> int:
 
 
 def syscall_rows() -> list[dict[str, object]]:
+    from umlpy.vkernel import fs
+
     trapped = set(seccomp_filter.trapped_names())
+    vfs_mode = {n: "translated" for n in fs.TRAPPED} | {n: "emulated under --fake-root" for n in fs.FAKE_ROOT_TRAPPED}
     x64 = x86_64.SYSCALL_NUMBERS
     x32 = i386.SYSCALL_NUMBERS
     rows: list[dict[str, object]] = []
@@ -110,6 +113,8 @@ def syscall_rows() -> list[dict[str, object]]:
                 "support": e.support.value,
                 "errno": e.errno or None,
                 "note": e.note,
+                # what happens on the virtual filesystem (umlpy run's default)
+                "vfs": vfs_mode.get(name, ""),
             }
         )
     return rows
@@ -122,12 +127,14 @@ def print_syscalls(fmt: str) -> int:
         json.dump(rows, out, indent=1)
         out.write("\n")
     elif fmt == "md":
-        out.write("| syscall | x86-64 | i386 | trap | support | note |\n|---|---|---|---|---|---|\n")
+        out.write("| syscall | x86-64 | i386 | trap | support | on the vfs | note |\n|---|---|---|---|---|---|---|\n")
         for r in rows:
             out.write(f"| {r['name']} | {r['x86_64'] if r['x86_64'] is not None else '-'} | "
-                      f"{r['i386'] if r['i386'] is not None else '-'} | {r['trap']} | {r['support']} | {r['note']} |\n")
+                      f"{r['i386'] if r['i386'] is not None else '-'} | {r['trap']} | {r['support']} | {r['vfs']} "
+                      f"| {r['note']} |\n")
     else:
         for r in rows:
             nr = r["x86_64"] if r["x86_64"] is not None else "-"
-            out.write(f"{nr!s:>4} {r['name']:<24} {r['trap']:<12} {r['support']:<12} {r['note']}\n")
+            vfs = f" [vfs: {r['vfs']}]" if r["vfs"] else ""
+            out.write(f"{nr!s:>4} {r['name']:<24} {r['trap']:<12} {r['support']:<12} {r['note']}{vfs}\n")
     return 0
