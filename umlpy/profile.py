@@ -172,7 +172,9 @@ def load(name_or_file: str) -> Profile:
 
 def _load(ref: str, *, base_dir: str, seen: tuple[str, ...]) -> Profile:
     if ref in BUILTIN and "/" not in ref:
-        return parse(BUILTIN[ref], name=ref, source=f"builtin:{ref}", seen=seen)
+        if f"builtin:{ref}" in seen:
+            raise ProfileError(f"'extends' loops back to {ref!r}")
+        return parse(BUILTIN[ref], name=ref, source=f"builtin:{ref}", seen=(*seen, f"builtin:{ref}"))
     path = os.path.normpath(os.path.join(base_dir, os.path.expanduser(ref)))
     if not (ref.endswith(".toml") or "/" in ref):
         raise ProfileError(f"no profile {ref!r} (built-in: {', '.join(names())}; or a .toml file)")
@@ -187,14 +189,16 @@ def _load(ref: str, *, base_dir: str, seen: tuple[str, ...]) -> Profile:
         line = data[: e.start].count(b"\n") + 1
         raise ProfileError(f"{ref}:{line}:1: not UTF-8 text") from None
     name = os.path.splitext(os.path.basename(path))[0]
-    return parse(text, name=name, source=ref, seen=seen)
+    shown = ref if not seen else os.path.relpath(path)
+    return parse(text, name=name, source=shown, seen=(*seen, path), base_dir=os.path.dirname(path))
 
 
 _TOML_POS = re.compile(r"\s*\(at line (\d+), column (\d+)\)$")
 _TOML_END = re.compile(r"\s*\(at end of document\)$")
 
 
-def parse(text: str, *, name: str = "profile", source: str = "<profile>", seen: tuple[str, ...] = ()) -> Profile:
+def parse(text: str, *, name: str = "profile", source: str = "<profile>", seen: tuple[str, ...] = (),
+          base_dir: str | None = None) -> Profile:
     """Parse a profile's text; ProfileError (one line, ``SOURCE:LINE:COL: what``) on any fault."""
     try:
         doc = tomllib.loads(text)
@@ -215,11 +219,10 @@ def parse(text: str, *, name: str = "profile", source: str = "<profile>", seen: 
     prof = Profile(name=name, source=source)
     if "extends" in doc:
         ref = _string(doc, "extends", where)
-        if ref in seen or ref == name:
+        if os.path.normpath(os.path.join(base_dir or os.getcwd(), os.path.expanduser(ref))) in seen:
             raise where.error(ref, f"'extends' loops back to {ref!r}")
-        base_dir = os.path.dirname(source) if not source.startswith("builtin:") else os.getcwd()
         try:
-            parent = _load(ref, base_dir=base_dir or ".", seen=(*seen, name))
+            parent = _load(ref, base_dir=base_dir or os.getcwd(), seen=seen)
         except ProfileError as e:
             raise where.error(ref, f"extends {ref!r}: {e}") from None
         prof = replace(parent, name=name, source=source, description="")
