@@ -139,6 +139,10 @@ def build_parser(*, with_trace: bool = True) -> argparse.ArgumentParser:
     r.add_argument("--max-procs", type=int, default=4096, metavar="N", help="fork/clone fail with EAGAIN at N live tasks (default 4096)")
     r.add_argument("--report", metavar="FILE", help="write the run report as JSON")
     r.add_argument("--report-html", metavar="FILE", help="write the run report as one self-contained HTML page")
+    r.add_argument("--audit", action="store_true",
+                   help="record what the strict profile would have refused (the run itself is under --profile, "
+                        "default: copy-on-write, no network) and say which rules would allow it")
+    r.add_argument("--write-profile", metavar="FILE", help="with --audit: write those rules as a profile extending strict")
     r.add_argument("-q", "--quiet", action="store_true", help="no summary of denials on stderr")
     r.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- CMD [ARG...]")
 
@@ -238,6 +242,8 @@ def _run(args: argparse.Namespace) -> int:
         raise UmlpyError("umlpy: run: no command given (usage: umlpy run [OPTIONS] -- CMD [ARG...])", EXIT_USAGE)
     if args.max_procs is not None and args.max_procs < 1:
         raise UmlpyError("umlpy: --max-procs must be at least 1", EXIT_USAGE)
+    if args.write_profile and not args.audit:
+        raise UmlpyError("umlpy: --write-profile needs --audit", EXIT_USAGE)
     try:
         profile = load(args.profile)
     except ProfileError as e:
@@ -287,6 +293,8 @@ def _run(args: argparse.Namespace) -> int:
     _write_reports(args, result)
     if not args.quiet:
         _summary(result)
+    if args.audit:
+        _audit(args, argv, result)
     if result.state_dir is not None:
         _keep_or_drop(args, result)
     if result.limit is not None:
@@ -425,6 +433,23 @@ def _summary(result: RunResult) -> None:
     lines = summary_lines(result.to_dict())
     if lines:
         sys.stderr.write("\n".join(lines) + "\n")
+
+
+def _audit(args: argparse.Namespace, argv: list[str], result: RunResult) -> None:
+    from umlpy.profile import audit_profile, audit_rules
+
+    if args.write_profile:
+        try:
+            with open(args.write_profile, "w") as f:
+                f.write(audit_profile(result.changes, result.connections, argv))
+        except OSError as e:
+            sys.stderr.write(f"umlpy: cannot write profile {args.write_profile}: {e.strerror}\n")
+            return
+    if not args.quiet:
+        rules = audit_rules(result.changes, result.connections)
+        shown = ", ".join(rules) if rules else "nothing beyond strict"
+        where = f" (written to {args.write_profile})" if args.write_profile else ""
+        sys.stderr.write(f"umlpy: audit: the strict profile would need: {shown}{where}\n")
 
 
 def _gc(args: argparse.Namespace) -> int:

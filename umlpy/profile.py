@@ -52,7 +52,7 @@ import glob
 import os
 import re
 import tomllib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from umlpy.vkernel import inject
@@ -410,3 +410,51 @@ def render(profile: Profile) -> str:
         out.append(f'    "{_toml_escape(text)}",')
     out.append("]")
     return "\n".join(out) + "\n"
+
+
+# --- audit -------------------------------------------------------------------------------
+
+
+def _existing_dir(path: str) -> str:
+    """The deepest directory at or above ``path`` that exists on the host."""
+    p = os.path.dirname(path.rstrip("/")) or "/"
+    while p != "/" and not os.path.isdir(p):
+        p = os.path.dirname(p)
+    return p
+
+
+def audit_rules(changes: Iterable[Mapping[str, object]], connections: Iterable[Mapping[str, object]]) -> list[str]:
+    """The fewest rules over ``strict`` that would have allowed what an audited run did.
+
+    Files: ``cow`` on the host directory each change sits in (its nearest
+    existing ancestor; a directory whose ancestor is already listed is
+    dropped).  Network: ``allow ADDRESS:PORT/PROTO`` for each destination
+    the run was refused.
+    """
+    dirs: list[str] = []
+    for d in sorted({_existing_dir(str(c.get("path"))) for c in changes}, key=lambda p: (p.count("/"), p)):
+        if not any(d == k or d.startswith(k.rstrip("/") + "/") for k in dirs):
+            dirs.append(d)
+    rules = [f"cow {d}" for d in dirs]
+    seen: set[str] = set()
+    for c in connections:
+        if c.get("allowed") or c.get("op") == "bind" or c.get("family") not in ("AF_INET", "AF_INET6"):
+            continue
+        addr = str(c.get("address"))
+        target = f"[{addr}]" if ":" in addr else addr
+        rule = f"allow {target}:{c.get('port')}/{str(c.get('protocol')).lower()}"
+        if rule not in seen:
+            seen.add(rule)
+            rules.append(rule)
+    return rules
+
+
+def audit_profile(changes: Iterable[Mapping[str, object]], connections: Iterable[Mapping[str, object]],
+                  argv: Sequence[str]) -> str:
+    """A profile file (TOML text) extending ``strict`` with :func:`audit_rules`."""
+    rules = audit_rules(changes, connections)
+    body = "".join(f'    "{_toml_escape(r)}",\n' for r in rules)
+    cmd = " ".join(argv)
+    return (f"# written by umlpy run --audit for: {cmd}\n"
+            f'description = "strict, plus what `{_toml_escape(cmd[:60])}` needed"\n'
+            f'extends = "strict"\nrules = [\n{body}]\n')

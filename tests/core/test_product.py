@@ -299,3 +299,48 @@ def test_html_report_in_headless_chromium(tmp_path: Path) -> None:
     dom = subprocess.run([browser, "--headless", "--no-sandbox", "--dump-dom", page.as_uri()],
                          capture_output=True, text=True, timeout=120, check=False)
     assert 'id="processes"' in dom.stdout and "data-pid" in dom.stdout and "ls /" in dom.stdout
+
+
+def test_audit_writes_a_profile_that_then_enforces_successfully(tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    (work / "out").mkdir(parents=True)
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+    got: list[bytes] = []
+
+    server.settimeout(120)  # a bound on a failing run, not an assertion
+
+    def serve() -> None:
+        try:
+            conn, _ = server.accept()
+        except OSError:
+            return
+        with conn:
+            got.append(conn.recv(100))
+
+    # A build-like step: writes beneath work/out and in a new directory, reports to a server.
+    script = (
+        f"mkdir -p {work}/out/gen/deep && echo built > {work}/out/gen/deep/a.o && echo log > {work}/out/build.log && "
+        f"python3 -c 'import socket,sys; s=socket.create_connection((\"127.0.0.1\", {port})); s.sendall(b\"done\")'"
+    )
+    env = dict(os.environ, XDG_STATE_HOME=str(tmp_path / "state"))
+    prof = tmp_path / "audited.toml"
+    r = run_umlpy("run", "--audit", "--discard", "--write-profile", str(prof), "--", "sh", "-c", script, env=env)
+    assert r.returncode != 0  # the connect was refused under the default profile
+    assert f"umlpy: audit: the strict profile would need: cow {work}/out, allow 127.0.0.1:{port}/tcp" in r.stderr
+    assert 'extends = "strict"' in prof.read_text()
+
+    # Under strict alone the same command fails; under the written profile it succeeds.
+    r = run_umlpy("run", "-q", "--discard", "--profile", "strict", "--", "sh", "-c", script, env=env)
+    assert r.returncode != 0 and "Read-only file system" in r.stderr
+    t = threading.Thread(target=serve)
+    t.start()
+    r = run_umlpy("run", "-q", "--discard", "--profile", str(prof), "--", "sh", "-c", script, env=env)
+    t.join()
+    server.close()
+    assert r.returncode == 0, r.stderr
+    assert got == [b"done"]
+    assert sorted(os.listdir(work / "out")) == []  # copy-on-write: the host is unchanged
+    for bad in (("--write-profile", str(prof), "--", "true"),):
+        r = run_umlpy("run", *bad, env=env)
+        assert r.returncode == 2 and r.stderr == "umlpy: --write-profile needs --audit\n"

@@ -118,3 +118,21 @@ def test_cli_profiles_lists_and_shows(tmp_path: Path) -> None:
         r = run_umlpy(*args)
         assert r.returncode == 2 and r.stderr.count("\n") == 1 and f"{bad}:2:3: " in r.stderr, r.stderr
         assert "Traceback" not in r.stderr
+
+
+def test_audit_rules_are_the_fewest_over_strict(tmp_path: Path) -> None:
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    t = str(tmp_path)
+    changes = [{"path": f"{t}/a/b/new/deep/f", "kind": "created"}, {"path": f"{t}/a/x", "kind": "modified"},
+               {"path": f"{t}/a/b/gone", "kind": "deleted"}]
+    conns = [{"op": "connect", "family": "AF_INET", "address": "127.0.0.1", "port": 8080, "protocol": "tcp",
+              "allowed": False},
+             {"op": "sendto", "family": "AF_INET6", "address": "::1", "port": 53, "protocol": "udp", "allowed": False},
+             {"op": "connect", "family": "AF_INET", "address": "127.0.0.1", "port": 8080, "protocol": "tcp",
+              "allowed": False},
+             {"op": "connect", "family": "AF_INET", "address": "127.0.0.1", "port": 9, "protocol": "tcp",
+              "allowed": True}]
+    assert P.audit_rules(changes, conns) == [f"cow {t}/a", "allow 127.0.0.1:8080/tcp", "allow [::1]:53/udp"]
+    text = P.audit_profile(changes, conns, ["make", "install"])
+    prof = P.parse(text)
+    assert prof.filesystem == "read-only" and prof.net_rules[-1] == ("allow", "[::1]:53/udp")
