@@ -18,6 +18,7 @@ are not forwarded twice.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
 import signal
@@ -25,12 +26,13 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal, cast
 
 from umlpy import __version__
 from umlpy.sandbox import RunResult, Sandbox, SandboxConfig, UmlpyError, reraise_signal
 
 if TYPE_CHECKING:
+    from umlpy.profile import Profile
     from umlpy.vfs.vfs import VfsConfig
 
 EXIT_USAGE = 2
@@ -70,6 +72,19 @@ def _positive(text: str) -> float:
     return v
 
 
+def _age(text: str) -> float:
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+    t = text.strip().lower()
+    num, unit = (t[:-1], t[-1]) if t and t[-1] in units else (t, "s")
+    try:
+        value = float(num) * units[unit]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an age: {text!r} (e.g. 30m, 12h, 7d)") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"age must not be negative: {text!r}")
+    return value
+
+
 def _cpu(text: str) -> str | int:
     if text in ("same", "spread"):
         return text
@@ -86,6 +101,9 @@ def build_parser(*, with_trace: bool = True) -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     r = sub.add_parser("run", help="run a command in the sandbox", description="Run CMD in the sandbox.")
+    r.add_argument("--profile", default="default", metavar="NAME|FILE",
+                   help="policy profile: a built-in name (see 'umlpy profiles') or a TOML file (default: default); "
+                        "the options below override it")
     r.add_argument("--wait-all", action="store_true", help="wait for every guest process, not just the main one")
     r.add_argument("--cpu", type=_cpu, default="same", help="same (default): tracer and guest on one CPU; spread; or a CPU number")
     r.add_argument("--read-only", action="store_true", help="the guest's / is read-only (EROFS) instead of copy-on-write")
@@ -103,7 +121,7 @@ def build_parser(*, with_trace: bool = True) -> argparse.ArgumentParser:
     keep = r.add_mutually_exclusive_group()
     keep.add_argument("--commit", action="store_true", help="apply the guest's changes to the host when it ends")
     keep.add_argument("--discard", action="store_true", help="throw the guest's changes away when it ends")
-    r.add_argument("--net", choices=("host", "none", "loopback"), default="none",
+    r.add_argument("--net", choices=("host", "none", "loopback"), default=None,
                    help="none (default): nothing leaves the sandbox (the guest's own loopback servers work); "
                         "loopback: host loopback too; host: the host's network, unchecked")
     r.add_argument("--allow", dest="net_rules", action="append", default=[], metavar="RULE",
@@ -121,6 +139,11 @@ def build_parser(*, with_trace: bool = True) -> argparse.ArgumentParser:
     r.add_argument("--memory", type=_size, metavar="SIZE", help="kill the guest above this resident memory (exit 124)")
     r.add_argument("--max-procs", type=int, default=4096, metavar="N", help="fork/clone fail with EAGAIN at N live tasks (default 4096)")
     r.add_argument("--report", metavar="FILE", help="write the run report as JSON")
+    r.add_argument("--report-html", metavar="FILE", help="write the run report as one self-contained HTML page")
+    r.add_argument("--audit", action="store_true",
+                   help="record what the strict profile would have refused (the run itself is under --profile, "
+                        "default: copy-on-write, no network) and say which rules would allow it")
+    r.add_argument("--write-profile", metavar="FILE", help="with --audit: write those rules as a profile extending strict")
     r.add_argument("-q", "--quiet", action="store_true", help="no summary of denials on stderr")
     r.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- CMD [ARG...]")
 
@@ -132,6 +155,17 @@ def build_parser(*, with_trace: bool = True) -> argparse.ArgumentParser:
     dc = sub.add_parser("discard", help="throw a sandbox's changes away")
     dc.add_argument("ids", nargs="+", metavar="ID")
     sub.add_parser("list", help="sandboxes with kept changes")
+    gc = sub.add_parser("gc", help="remove kept sandboxes by age and total size",
+                        description="Remove kept sandboxes older than AGE, then the oldest ones until all "
+                                    "together take at most SIZE.  Sandboxes in use by a run are kept. "
+                                    "With neither option: --older-than 7d.")
+    gc.add_argument("--older-than", type=_age, metavar="AGE", help="e.g. 30m, 12h, 7d, 2w (seconds without a unit)")
+    gc.add_argument("--max-size", type=_size, metavar="SIZE", help="e.g. 500M, 2G")
+    gc.add_argument("-n", "--dry-run", action="store_true", help="only print what would be removed")
+    pr = sub.add_parser("profiles", help="list policy profiles, or show one",
+                        description="List the built-in profiles, or print one (NAME or FILE) with its rules "
+                                    "resolved; a file that does not parse gives FILE:LINE:COLUMN and status 2.")
+    pr.add_argument("name", nargs="?", metavar="NAME|FILE")
 
     t = sub.add_parser("trace", help="strace-style tracing of a command's syscalls")
     if with_trace:  # the decoders cost ~25 ms to import: only when tracing
@@ -166,6 +200,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return _run(args)
             case "diff" | "commit" | "discard" | "list":
                 return _review(args)
+            case "gc":
+                return _gc(args)
+            case "profiles":
+                return _profiles(args)
             case "trace":
                 from umlpy import trace as trace_cmd
 
@@ -196,6 +234,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from umlpy.profile import ProfileError, load
+
     argv = list(args.argv)
     if argv and argv[0] == "--":
         argv = argv[1:]
@@ -203,20 +243,27 @@ def _run(args: argparse.Namespace) -> int:
         raise UmlpyError("umlpy: run: no command given (usage: umlpy run [OPTIONS] -- CMD [ARG...])", EXIT_USAGE)
     if args.max_procs is not None and args.max_procs < 1:
         raise UmlpyError("umlpy: --max-procs must be at least 1", EXIT_USAGE)
+    if args.write_profile and not args.audit:
+        raise UmlpyError("umlpy: --write-profile needs --audit", EXIT_USAGE)
+    try:
+        profile = load(args.profile)
+    except ProfileError as e:
+        raise UmlpyError(f"umlpy: {e}", EXIT_USAGE) from None
     writable: tuple[str, ...] | None = None
     for w in args.write:
         if not os.path.exists(w):
             raise UmlpyError(f"umlpy: --write {w}: No such file or directory", EXIT_USAGE)
-    vfs = None if args.host_fs else _vfs_options(args, argv)
-    if args.host_fs and (args.read_only or args.write):
+    host_fs = args.host_fs or profile.filesystem == "host"
+    vfs = None if host_fs else _vfs_options(args, argv, profile)
+    if host_fs and (args.read_only or args.write):
         writable = tuple(os.path.abspath(w) for w in args.write)
     cfg = SandboxConfig(
         kill_on_exit=not args.wait_all,
         cpu=args.cpu,
         writable=writable,
         landlock=not args.no_landlock,
-        net=args.net,
-        net_rules=tuple(args.net_rules),
+        net=cast('Literal["host", "none", "loopback"]', args.net or profile.network),
+        net_rules=profile.net_rules + tuple(args.net_rules),
         net_address=args.net_address,
         hostname=args.hostname,
         max_tasks=args.max_procs,
@@ -224,6 +271,7 @@ def _run(args: argparse.Namespace) -> int:
         timeout=args.timeout,
         scratch_guard=args.scratch_guard,
         vfs=vfs,
+        inject=profile.inject_rules(),
     )
     # Ctrl-Z reaches umlpy and the guest together.  If umlpy stopped at once,
     # the guest's own stop would be processed only after the shell's SIGCONT
@@ -242,14 +290,12 @@ def _run(args: argparse.Namespace) -> int:
     except Exception as e:  # fail closed: the tracer has killed the guest
         logging.getLogger("umlpy").debug("internal error", exc_info=True)
         raise UmlpyError(f"umlpy: internal error: {e}; the guest was killed", EXIT_INTERNAL) from None
-    if args.report:
-        try:
-            with open(args.report, "w") as f:
-                f.write(result.to_json())
-        except OSError as e:
-            sys.stderr.write(f"umlpy: cannot write report {args.report}: {e.strerror}\n")
+    result = dataclasses.replace(result, profile=profile.name)
+    _write_reports(args, result)
     if not args.quiet:
         _summary(result)
+    if args.audit:
+        _audit(args, argv, result)
     if result.state_dir is not None:
         _keep_or_drop(args, result)
     if result.limit is not None:
@@ -263,9 +309,24 @@ def _run(args: argparse.Namespace) -> int:
     return result.exit_code if result.exit_code is not None else EXIT_INTERNAL
 
 
-def _vfs_options(args: argparse.Namespace, argv: list[str]) -> VfsConfig:
+def _write_reports(args: argparse.Namespace, result: RunResult) -> None:
+    from umlpy import report
+
+    for path, render in ((args.report, result.to_json), (args.report_html, lambda: report.to_html(result.to_dict()))):
+        if not path:
+            continue
+        try:
+            with open(path, "w") as f:
+                f.write(render())
+        except OSError as e:
+            sys.stderr.write(f"umlpy: cannot write report {path}: {e.strerror}\n")
+
+
+def _vfs_options(args: argparse.Namespace, argv: list[str], profile: Profile) -> VfsConfig:
     from umlpy import review
+    from umlpy.profile import FileRule, plan_files, root_access
     from umlpy.sandbox import new_state_dir, vfs_config
+    from umlpy.vfs import paths
     from umlpy.vfs.mounts import Access, BindSpec, parse_bind
 
     binds = []
@@ -277,9 +338,6 @@ def _vfs_options(args: argparse.Namespace, argv: list[str]) -> VfsConfig:
         if not os.path.exists(b.host):
             raise UmlpyError(f"umlpy: --bind {spec}: No such file or directory", EXIT_USAGE)
         binds.append(b)
-    for w in args.write:
-        host = os.fsencode(os.path.realpath(w))
-        binds.append(BindSpec(host, host, Access.RW))
     for g in (*args.tmpfs, *args.hide):
         if not g.startswith("/"):
             raise UmlpyError(f"umlpy: {g}: guest paths must be absolute", EXIT_USAGE)
@@ -287,6 +345,19 @@ def _vfs_options(args: argparse.Namespace, argv: list[str]) -> VfsConfig:
         raise UmlpyError("umlpy: --hide /: cannot hide the guest root", EXIT_USAGE)
     if args.root is not None and not os.path.isdir(args.root):
         raise UmlpyError(f"umlpy: --root {args.root}: not a directory", EXIT_USAGE)
+    # Command-line --write and --hide are file rules after the profile's: last match wins.
+    cli_rules = [FileRule("write", os.path.abspath(w)) for w in args.write]
+    plan = plan_files((*profile.file_rules, *cli_rules))
+    profile_binds = [BindSpec(os.fsencode(os.path.realpath(p)), os.fsencode(os.path.realpath(p)), Access(a))
+                     for p, a in plan.binds]
+    shadowed = {b.guest for b in binds}
+    binds = [b for b in profile_binds if b.guest not in shadowed] + binds
+    hidden = list(plan.hidden)
+    hidden += [os.path.realpath(h) for h in plan.hidden if os.path.realpath(h) != h]
+    # A --bind covers what it is mounted over; then --hide comes last of all.
+    hidden = [h for h in hidden if not any(paths.is_within(os.fsencode(h), paths.normalize(b.guest)) for b in binds
+                                          if b not in profile_binds)]
+    hidden += [h for h in args.hide if h not in hidden]
     if args.state_dir:
         state = os.path.abspath(args.state_dir)
         if os.path.exists(state) and (not os.path.isdir(state) or os.listdir(state)):
@@ -294,8 +365,8 @@ def _vfs_options(args: argparse.Namespace, argv: list[str]) -> VfsConfig:
         os.makedirs(state, mode=0o700, exist_ok=True)
     else:
         state = new_state_dir()
-    cfg = vfs_config(state, root=args.root or "/", read_only=args.read_only, binds=binds, tmpfs=args.tmpfs, hide=args.hide,
-                     fake_root=args.fake_root)
+    cfg = vfs_config(state, root=args.root or "/", read_only=args.read_only or root_access(profile) == "read-only",
+                     binds=binds, tmpfs=args.tmpfs, hide=hidden, fake_root=args.fake_root or profile.fake_root)
     review.save(cfg, argv)
     return cfg
 
@@ -360,23 +431,52 @@ def _review(args: argparse.Namespace) -> int:
 
 
 def _summary(result: RunResult) -> None:
-    lines = []
-    if result.denied:
-        parts = ", ".join(f"{n}×{c}" if c > 1 else n for n, c in sorted(result.denied.items()))
-        lines.append(f"umlpy: refused {result.denied_total} syscall(s): {parts}")
-    denied_net = [c for c in result.connections if not c.get("allowed")]
-    if denied_net:
-        shown = ", ".join(_endpoint(c) for c in denied_net[:5]) + (", ..." if len(denied_net) > 5 else "")
-        lines.append(f"umlpy: network: denied {len(denied_net)} destination(s): {shown}")
-    lines.extend(f"umlpy: warning: {w}" for w in result.warnings)
+    from umlpy.report import summary_lines
+
+    lines = summary_lines(result.to_dict())
     if lines:
         sys.stderr.write("\n".join(lines) + "\n")
 
 
-def _endpoint(c: dict[str, object]) -> str:
-    addr = str(c.get("address"))
-    host = f"[{addr}]" if ":" in addr else addr
-    return f"{c.get('op')} {host}:{c.get('port')}/{c.get('protocol')} ({c.get('errno_name')})"
+def _audit(args: argparse.Namespace, argv: list[str], result: RunResult) -> None:
+    from umlpy.profile import audit_profile, audit_rules
+
+    if args.write_profile:
+        try:
+            with open(args.write_profile, "w") as f:
+                f.write(audit_profile(result.changes, result.connections, argv))
+        except OSError as e:
+            sys.stderr.write(f"umlpy: cannot write profile {args.write_profile}: {e.strerror}\n")
+            return
+    if not args.quiet:
+        rules = audit_rules(result.changes, result.connections)
+        shown = ", ".join(rules) if rules else "nothing beyond strict"
+        where = f" (written to {args.write_profile})" if args.write_profile else ""
+        sys.stderr.write(f"umlpy: audit: the strict profile would need: {shown}{where}\n")
+
+
+def _gc(args: argparse.Namespace) -> int:
+    from umlpy import review
+
+    older = args.older_than if args.older_than is not None or args.max_size is not None else 7 * 86400.0
+    removed = review.gc(older_than=older, max_size=args.max_size, dry_run=args.dry_run)
+    for k, size in removed:
+        print(f"{'would remove' if args.dry_run else 'removed'} {k}  ({size} bytes)")
+    return 0
+
+
+def _profiles(args: argparse.Namespace) -> int:
+    from umlpy import profile as profiles
+
+    if args.name is None:
+        for name in profiles.names():
+            print(f"{name:12s} {profiles.load(name).description}")
+        return 0
+    try:
+        sys.stdout.write(profiles.render(profiles.load(args.name)))
+    except profiles.ProfileError as e:
+        raise UmlpyError(f"umlpy: {e}", EXIT_USAGE) from None
+    return 0
 
 
 def _ignore(signum: int, frame: object) -> None:

@@ -15,7 +15,7 @@ import shutil
 import time
 from dataclasses import dataclass, replace
 
-from umlpy.sandbox import UmlpyError, state_home
+from umlpy.sandbox import UmlpyError, in_use, state_home
 from umlpy.vfs import paths
 from umlpy.vfs.changes import Change, ChangeKind, CommitResult
 from umlpy.vfs.mounts import Access, BindSpec
@@ -137,3 +137,65 @@ def remove(path: str) -> None:
             if not os.path.islink(p):
                 os.chmod(p, 0o700)
     shutil.rmtree(path, ignore_errors=True)
+
+
+def _du(path: str) -> int:
+    """Bytes a state directory takes on disk (hard links counted once)."""
+    total = 0
+    seen: set[tuple[int, int]] = set()
+    for dirpath, dirnames, filenames in os.walk(path):
+        for name in dirnames + filenames:
+            try:
+                st = os.lstat(os.path.join(dirpath, name))
+            except OSError:
+                continue
+            if (st.st_dev, st.st_ino) not in seen:
+                seen.add((st.st_dev, st.st_ino))
+                total += st.st_blocks * 512
+    return total
+
+
+def gc(*, older_than: float | None, max_size: int | None, dry_run: bool = False,
+       now: float | None = None) -> list[tuple[str, int]]:
+    """Remove kept sandboxes: those started more than ``older_than`` seconds ago,
+    then the oldest until the rest take at most ``max_size`` bytes.  A sandbox a
+    run holds (its lock) is never removed, nor counted out.  Directories under
+    the state home without a configuration (a run that never started) go by
+    their modification time.  Returns (id, bytes) of what was (or would be) removed.
+    """
+    home = state_home()
+    now = time.time() if now is None else now
+    entries: list[tuple[float, str, str, int]] = []  # (started, sid, path, size)
+    for name in os.listdir(home):
+        path = os.path.join(home, name)
+        if not os.path.isdir(path) or os.path.islink(path) or in_use(path):
+            continue
+        try:
+            with open(os.path.join(path, CONFIG)) as f:
+                started = float(json.load(f).get("started", 0))
+        except (OSError, ValueError, AttributeError, TypeError):
+            try:
+                started = os.lstat(path).st_mtime
+            except OSError:
+                continue
+        entries.append((started, name, path, _du(path)))
+    entries.sort()
+    doomed: list[tuple[float, str, str, int]] = []
+    if older_than is not None:
+        doomed = [e for e in entries if now - e[0] > older_than]
+    if max_size is not None:
+        rest = [e for e in entries if e not in doomed]
+        total = sum(e[3] for e in rest)
+        for e in rest:  # oldest first
+            if total <= max_size:
+                break
+            doomed.append(e)
+            total -= e[3]
+    out = []
+    for _, sid, path, size in doomed:
+        if not dry_run:
+            if in_use(path):
+                continue
+            remove(path)
+        out.append((sid, size))
+    return out

@@ -11,6 +11,7 @@ The CLI is a client of this module; nothing here prints.
 from __future__ import annotations
 
 import errno
+import fcntl
 import json
 import os
 import resource
@@ -157,7 +158,18 @@ class RunResult:
     landlock_fs: bool
     connections: list[dict[str, object]] = field(default_factory=list)  # umlpy.vnet.log records
     state_dir: str | None = None  # where the guest's changes are kept (with a vfs)
-    changes: list[dict[str, object]] = field(default_factory=list)  # umlpy.vfs.changes, as dicts
+    # umlpy.vfs.changes as dicts: path, kind (created|modified|deleted), node (file|dir|symlink|other),
+    # size (the new node's; the old one's for deleted), old_size (modified), meta_only
+    changes: list[dict[str, object]] = field(default_factory=list)
+    # The process tree (umlpy.vkernel.proctree): pid, ppid, argv, exe, start_s, end_s, exit_code, signal
+    processes: list[dict[str, object]] = field(default_factory=list)
+    processes_dropped: int = 0  # beyond umlpy.vkernel.proctree.MAX_PROCESSES
+    # Hidden paths the guest reached for: pid, path (as asked), hidden (the rule's path), count
+    secrets: list[dict[str, object]] = field(default_factory=list)
+    # Calls a profile's "log syscall" rule matched: tid, syscall, path, rule
+    logged: list[dict[str, object]] = field(default_factory=list)
+    profile: str | None = None  # the profile's name, if the caller says (the CLI does)
+    started_at: float = 0.0  # time.time() at launch
 
     @property
     def returncode(self) -> int:
@@ -170,10 +182,36 @@ class RunResult:
     def denied_total(self) -> int:
         return sum(self.denied.values())
 
-    def to_json(self) -> str:
+    @property
+    def files_created(self) -> list[dict[str, object]]:
+        return [c for c in self.changes if c.get("kind") == "created"]
+
+    @property
+    def files_modified(self) -> list[dict[str, object]]:
+        return [c for c in self.changes if c.get("kind") == "modified"]
+
+    @property
+    def files_deleted(self) -> list[dict[str, object]]:
+        return [c for c in self.changes if c.get("kind") == "deleted"]
+
+    def resources(self) -> dict[str, object]:
+        """CPU, peak memory and process counts of the whole guest tree."""
+        return {
+            "cpu_user_s": round(self.cpu_user_s, 3), "cpu_system_s": round(self.cpu_system_s, 3),
+            "max_rss_kb": self.max_rss_kb, "processes": len(self.processes) + self.processes_dropped,
+            "tasks_created": self.tasks_created, "peak_tasks": self.peak_tasks, "duration_s": round(self.duration_s, 3),
+            "trapped_syscalls": self.trapped, "overlay_bytes": sum(
+                int(str(c.get("size") or 0)) for c in self.changes if c.get("kind") != "deleted"),
+        }
+
+    def to_dict(self) -> dict[str, object]:
         d = asdict(self)
         d["returncode"] = self.returncode
-        return json.dumps(d, indent=1)
+        d["resources"] = self.resources()
+        return d
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=1)
 
 
 def resolve_command(name: str, path_env: str | None, *, root: str = "/") -> str:
@@ -379,6 +417,8 @@ class Sandbox:
         rules = landlock.Ruleset(writable=writable, devices=devices, unreadable=unreadable) if cfg.landlock else None
         kernel = Kernel(max_tasks=cfg.max_tasks, net_mode=cfg.net, vnet_factory=vnet_factory, writable=cfg.writable,
                         vfs=vfs, hostname=hostname)
+        if vfs is not None:
+            vfs.on_hidden = kernel.secret_touched
         vk = VirtualKernel(
             kernel,
             trace_all=cfg.trace_all,
@@ -390,7 +430,10 @@ class Sandbox:
 
         cpu = _pick_cpu(cfg.cpu)
         saved_affinity = os.sched_getaffinity(0)
+        lock = _lock_state(vfs.state_dir) if vfs is not None else None
         t0 = time.monotonic()
+        started_at = time.time()
+        kernel.tree.t0 = t0
         try:
             if cpu is not None:
                 os.sched_setaffinity(0, {cpu})  # this thread; the guest inherits it
@@ -425,6 +468,8 @@ class Sandbox:
         finally:
             if cpu is not None:
                 os.sched_setaffinity(0, saved_affinity)
+            if lock is not None:
+                os.close(lock)
         duration = time.monotonic() - t0
         changes = _changes(vfs) if vfs is not None else []
         exec_err = spawned.exec_errno()
@@ -461,6 +506,13 @@ class Sandbox:
             connections=kernel._vnet.log.to_json() if kernel._vnet is not None else [],
             state_dir=os.fsdecode(vfs.state_dir) if vfs is not None else None,
             changes=changes,
+            processes=kernel.tree.to_json(),
+            processes_dropped=kernel.tree.dropped,
+            secrets=[{"pid": pid, "path": asked, "hidden": hidden, "count": n}
+                     for (pid, asked, hidden), n in kernel.secrets.items()],
+            logged=[{"tid": e.tid, "syscall": e.syscall, "path": e.path, "rule": e.rule}
+                    for e in (injector.logged if injector is not None else [])],
+            started_at=started_at,
         )
 
 
@@ -475,10 +527,43 @@ def _open_vfs(cfg: VfsConfig) -> Vfs:
 
 def _changes(vfs: Vfs) -> list[dict[str, object]]:
     try:
-        out: list[dict[str, object]] = [{"path": os.fsdecode(c.path), "kind": c.kind.value} for c in vfs.changes()]
+        out: list[dict[str, object]] = [
+            {"path": os.fsdecode(c.path), "kind": c.kind.value, "node": c.node.value, "size": c.size,
+             "old_size": c.old_size, "meta_only": c.meta_only}
+            for c in vfs.changes()
+        ]
     finally:
         vfs.close()
     return out
+
+
+LOCK = "lock"
+
+
+def _lock_state(state_dir: bytes) -> int:
+    """Hold an flock on the state directory for the run: ``umlpy gc`` skips locked ones."""
+    fd = os.open(os.path.join(state_dir, LOCK.encode()), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        raise UmlpyError(f"umlpy: {os.fsdecode(state_dir)}: in use by another run", 2) from None
+    return fd
+
+
+def in_use(state_dir: str) -> bool:
+    """Is a run holding this state directory now?"""
+    try:
+        fd = os.open(os.path.join(state_dir, LOCK), os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    finally:
+        os.close(fd)
+    return False
 
 
 def state_home() -> str:

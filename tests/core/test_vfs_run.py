@@ -188,7 +188,8 @@ def test_report_lists_changes(tmp_path: Path) -> None:
     r = run_umlpy("run", "-q", "--discard", "--report", str(report), "--", "sh", "-c", f"echo x > {tmp_path}/n")
     assert r.returncode == 0, r.stderr
     doc = json.loads(report.read_text())
-    assert {"path": f"{tmp_path}/n", "kind": "created"} in doc["changes"]
+    assert {"path": f"{tmp_path}/n", "kind": "created", "node": "file", "size": 2, "old_size": None,
+            "meta_only": False} in doc["changes"]
 
 
 def test_path_flip_race_never_reads_a_hidden_file(tmp_path: Path, build_guest) -> None:  # type: ignore[no-untyped-def]

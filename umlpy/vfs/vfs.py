@@ -6,7 +6,10 @@ Theory of operation (PRoot's path pipeline, gVisor's VFS split):
    (resolve.py) with this object as the :class:`~umlpy.vfs.resolve.Accessor`:
    each component is located in the mount table (mounts.py), then looked up
    in the mount's overlay (overlay.py) or directly on the host for ``rw``/``ro``
-   binds and tmpfs.  Hidden paths are absent.  The answer, :class:`Resolved`,
+   binds and tmpfs.  Hidden paths are absent; a walk that meets one of the
+   configured hidden paths calls :attr:`Vfs.on_hidden` with the path asked
+   for and the hidden path (the run report's "secrets touched"), and is not
+   cached, so every attempt is seen.  The answer, :class:`Resolved`,
    carries the canonical guest path, the node, the host path to *read* it
    through and the facts a handler needs (mount, layer, last-component kind).
 2. Before any write-intent syscall the handler calls :meth:`Vfs.prepare_write`
@@ -137,6 +140,9 @@ class Vfs:
             self.mounts.add_synthetic(g, content)
         for h in config.hidden:
             self.mounts.hide(h)
+        self._secrets = tuple(paths.normalize(h) for h in config.hidden)
+        self.on_hidden: Callable[[bytes, bytes], None] | None = None
+        self._hit: bytes | None = None  # the hidden path the walk in progress met
         for m in self.mounts.mounts:
             if m.kind in (MountKind.ROOT, MountKind.BIND) and paths.is_within(state, m.host):
                 self.mounts.hide(paths.under(m.guest, paths.relative_to(state, m.host)))
@@ -213,6 +219,9 @@ class Vfs:
 
     def lstat(self, path: bytes) -> Node | None:
         if self.mounts.is_hidden(path):
+            for h in self._secrets:
+                if paths.is_within(path, h):
+                    self._hit, self._volatile = h, True
             return None
         loc = self._locate(path)
         m = loc.mount
@@ -250,6 +259,7 @@ class Vfs:
             return hit
         acc = self if magic is None else _Magic(self, magic)
         self._volatile = False
+        self._hit = None
         out: Resolved | VfsError
         try:
             r = resolve(acc, path, base=base, root=ctx.root, flags=flags)
@@ -258,6 +268,8 @@ class Vfs:
                            r.must_be_dir)
         except VfsError as e:
             out = e
+        if self._hit is not None and self.on_hidden is not None:
+            self.on_hidden(paths.join_path(base, path), self._hit)
         if not self._volatile:
             if len(self._resolved) > 100_000:
                 self._resolved.clear()

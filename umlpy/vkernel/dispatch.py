@@ -22,9 +22,10 @@ from umlpy.tracer.stops import Exited, Killed
 from umlpy.vkernel import fs, scratch
 from umlpy.vkernel.inject import Injector
 from umlpy.vkernel.outcome import Deny, Emulate, GuestError, Outcome, Pass, Rewrite
+from umlpy.vkernel.proctree import read_cmdline
 from umlpy.vkernel.state import Denial, Kernel
 from umlpy.vkernel.table import BY_NR, POLICY_HANDLERS, TASK_CREATION, Trap, i386_name, x86_64_name
-from umlpy.vkernel.task import Reentry, Task
+from umlpy.vkernel.task import CLONE_THREAD, Reentry, Task
 
 log = logging.getLogger(__name__)
 
@@ -95,8 +96,10 @@ class VirtualKernel:
         self.main_pid = pid
         self.on_guest_stop = on_guest_stop
         self.k.tasks[pid] = Task(pid, pid)
+        self.k.tree.started(pid, None)
 
     def syscall(self, ctx: SyscallContext) -> None:
+        self.k.current_tid = ctx.tid
         task = self.k.tasks.get(ctx.tid)
         obs = self.observer
         again = None
@@ -138,6 +141,8 @@ class VirtualKernel:
         ptask = self.k.tasks.get(parent) or Task(parent, parent)
         self.k.forking.discard(parent)
         self.k.tasks[child] = ptask.clone(child, flags)
+        if not flags & CLONE_THREAD:
+            self.k.tree.started(child, ptask.tgid)
         if self.k.max_tasks is not None and len(self.k.tasks) > self.k.max_tasks:
             # Hard cap behind the EAGAIN check (e.g. a clone3 or an untrapped path).
             self.k.warn(f"task limit {self.k.max_tasks} reached: a new task was killed")
@@ -159,7 +164,8 @@ class VirtualKernel:
         memory.forget(tid)
         task.exec(tid)
         self.k.tasks[tid] = task
-        self._note_exec(tid)
+        exe = self._note_exec(tid)
+        self.k.tree.exec(task.tgid, read_cmdline(tid) or [], exe)
         if self.observer is not None:
             self.observer.task_exec(tid, former_tid)
 
@@ -167,6 +173,9 @@ class VirtualKernel:
         task = self.k.tasks.pop(tid, None)
         if task is not None:
             scratch.release(task)
+        if task is None or task.tgid == tid:
+            self.k.tree.ended(tid, exit_code=status.code if isinstance(status, Exited) else None,
+                              signal=status.sig if isinstance(status, Killed) else None)
         memory.forget(tid)
         self.k.forking.discard(tid)
         if self.observer is not None:
@@ -233,7 +242,8 @@ class VirtualKernel:
                 if on_exit is not None:
                     ctx.on_exit(on_exit)
 
-    def _note_exec(self, tid: int) -> None:
+    def _note_exec(self, tid: int) -> str | None:
+        """Record the exec (warnings for set-id or unreadable images); the program's guest path."""
         task = self.k.tasks.get(tid)
         asked = task.exec_path if task is not None else None
         if task is not None:
@@ -255,10 +265,14 @@ class VirtualKernel:
                         pass
                 else:
                     self.k.warn(f"{asked}: unreadable executable image; umlpy cannot inspect this process's memory")
-            return
+            return asked
         self.k.execs.append((tid, exe))
         if st.st_mode & (stat.S_ISUID | stat.S_ISGID) and st.st_uid != self._uid:
             self.k.warn(f"{exe}: set-user/group-ID bit ignored (no_new_privs); it runs with your privileges")
+        if self.k.vfs is not None:
+            guest = self.k.vfs.to_guest(os.fsencode(exe))
+            return os.fsdecode(guest) if guest is not None else exe
+        return exe
 
 
 def _abi(ctx: SyscallContext) -> str:

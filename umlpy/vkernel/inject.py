@@ -16,6 +16,12 @@ umlpy adds predicates on arguments, matched before counting:
 ``error=`` and ``retval=`` skip the call (the host never runs it);
 ``signal=`` alone lets the call run and delivers the signal to the caller.
 The injected calls are trapped by the filter, so the rest still run natively.
+
+Rules are tried in order and the first that matches (and whose ``when``
+counts it) decides.  Policy profiles (:mod:`umlpy.profile`) add three
+actions on the same matching: ``deny`` (a :class:`Deny` naming the rule, so
+the call is reported as refused), ``log`` (the call runs and is recorded in
+:attr:`Injector.logged`) and ``allow`` (the call is decided as usual).
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ from dataclasses import dataclass, field
 from umlpy.tracer import _ffi
 from umlpy.tracer.loop import SyscallContext
 from umlpy.vkernel.arch import x86_64
-from umlpy.vkernel.outcome import Emulate, Outcome
+from umlpy.vkernel.outcome import Deny, Emulate, Outcome
 from umlpy.vkernel.table import x86_64_name
 
 NR_TGKILL = x86_64.SYSCALL_NUMBERS["tgkill"]
@@ -66,6 +72,21 @@ class InjectRule:
     when: When = When(1, None, 1)
     path: str | None = None
     fd: int | None = None
+    action: str = "inject"  # inject | deny | log | allow (profiles)
+    label: str = ""  # the rule as written, for reports
+
+
+MAX_LOGGED = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Logged:
+    """A call a ``log`` rule matched."""
+
+    tid: int
+    syscall: str
+    path: str | None
+    rule: str
 
 
 @dataclass(slots=True)
@@ -73,6 +94,7 @@ class Injector:
     rules: tuple[InjectRule, ...]
     counts: dict[int, int] = field(default_factory=dict)
     injected: int = 0
+    logged: list[Logged] = field(default_factory=list)
 
     @property
     def names(self) -> frozenset[str]:
@@ -82,11 +104,22 @@ class Injector:
         """The injected outcome for this call, or None to let it be decided normally."""
         name = x86_64_name(ctx.nr)
         for i, rule in enumerate(self.rules):
-            if name not in rule.names or not self._matches(rule, name, ctx):
+            if name not in rule.names:
+                continue
+            matched, path = self._matches(rule, name, ctx)
+            if not matched:
                 continue
             self.counts[i] = n = self.counts.get(i, 0) + 1
             if not rule.when(n):
                 continue
+            if rule.action == "allow":
+                return None
+            if rule.action == "log":
+                if len(self.logged) < MAX_LOGGED:
+                    self.logged.append(Logged(ctx.tid, name, path, rule.label))
+                return None
+            if rule.action == "deny":
+                return Deny(-(rule.retval or -1), f"profile rule '{rule.label}'")
             self.injected += 1
             if rule.signal:
                 try:  # to the calling thread, as strace's signal= does
@@ -97,19 +130,20 @@ class Injector:
         return None
 
     @staticmethod
-    def _matches(rule: InjectRule, name: str, ctx: SyscallContext) -> bool:
+    def _matches(rule: InjectRule, name: str, ctx: SyscallContext) -> tuple[bool, str | None]:
+        """Does ``rule`` cover this call, and the path argument it read (if any)."""
         if rule.fd is not None and (ctx.args[0] & 0xFFFFFFFF) != (rule.fd & 0xFFFFFFFF):
-            return False
+            return False, None
         if rule.path is not None:
             i = PATH_ARG.get(name)
             if i is None:
-                return False
+                return False, None
             try:
                 path = os.fsdecode(ctx.read_cstring(ctx.args[i]))
             except OSError:
-                return False
-            return fnmatch.fnmatchcase(path, rule.path)
-        return True
+                return False, None
+            return fnmatch.fnmatchcase(path, rule.path), path
+        return True, None
 
 
 

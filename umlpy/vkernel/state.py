@@ -6,12 +6,14 @@ ours?"); they never touch the tracer's bookkeeping directly.
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from umlpy.vkernel.arch import x86_64
+from umlpy.vkernel.proctree import ProcessTree
 from umlpy.vkernel.task import Task
 
 if TYPE_CHECKING:
@@ -20,6 +22,7 @@ if TYPE_CHECKING:
     from umlpy.vnet.stack import VirtualNetwork
 
 MAX_DENIAL_RECORDS = 1000
+MAX_SECRET_RECORDS = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +54,10 @@ class Kernel:
     denials: list[Denial] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     execs: list[tuple[int, str]] = field(default_factory=list)
+    tree: ProcessTree = field(default_factory=ProcessTree)
+    current_tid: int = 0  # the task whose trapped call is being decided
+    # Hidden paths the guest reached for: (tgid, guest path asked, hidden root) -> times.
+    secrets: dict[tuple[int, str, str], int] = field(default_factory=dict)
 
     @property
     def vnet(self) -> VirtualNetwork | None:
@@ -109,6 +116,12 @@ class Kernel:
         self.denied[d.syscall] += 1
         if len(self.denials) < MAX_DENIAL_RECORDS:
             self.denials.append(d)
+
+    def secret_touched(self, asked: bytes, hidden: bytes) -> None:
+        """The vfs found ``asked`` beneath the hidden path ``hidden`` (its on_hidden hook)."""
+        key = (self.tgid_of(self.current_tid), os.fsdecode(asked), os.fsdecode(hidden))
+        if key in self.secrets or len(self.secrets) < MAX_SECRET_RECORDS:
+            self.secrets[key] = self.secrets.get(key, 0) + 1
 
     def warn(self, msg: str) -> None:
         if msg not in self.warnings:

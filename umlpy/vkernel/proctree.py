@@ -1,0 +1,99 @@
+"""The guest's process tree, as the run report shows it.
+
+Fed by the dispatcher from the tracer's task events (no I/O of its own
+except where noted):
+
+* a fork/vfork/clone without ``CLONE_THREAD`` is a new process whose parent
+  is the caller's thread group (``CLONE_PARENT`` is not modelled: the
+  report shows who forked it);
+* at ``PTRACE_EVENT_EXEC`` the task has its new image but has not run it:
+  ``/proc/PID/cmdline`` is the argv execve(2) was given (read with
+  :func:`read_cmdline`, which the tracer may do as the task's tracer), and
+  ``/proc/PID/exe`` the program;
+* the thread-group leader's exit ends the process (a multi-threaded exec
+  reuses the leader's tid, so the pid stays the key).
+
+Times are seconds since the run started (``time.monotonic``).  Processes
+beyond :data:`MAX_PROCESSES` are counted, not recorded.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+MAX_PROCESSES = 10_000
+
+
+@dataclass(slots=True)
+class Process:
+    pid: int
+    ppid: int | None
+    start_s: float
+    argv: list[str] = field(default_factory=list)
+    exe: str | None = None
+    execs: int = 0  # how many images this pid ran (argv/exe: the last)
+    end_s: float | None = None
+    exit_code: int | None = None
+    signal: int | None = None
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "pid": self.pid, "ppid": self.ppid, "argv": self.argv, "exe": self.exe, "execs": self.execs,
+            "start_s": round(self.start_s, 6), "end_s": None if self.end_s is None else round(self.end_s, 6),
+            "exit_code": self.exit_code, "signal": self.signal,
+        }
+
+
+@dataclass(slots=True)
+class ProcessTree:
+    t0: float = field(default_factory=time.monotonic)
+    processes: dict[int, Process] = field(default_factory=dict)
+    order: list[Process] = field(default_factory=list)  # every process ever, by start
+    dropped: int = 0
+
+    def _now(self) -> float:
+        return time.monotonic() - self.t0
+
+    def started(self, pid: int, ppid: int | None) -> None:
+        if len(self.order) >= MAX_PROCESSES:
+            self.dropped += 1
+            return
+        parent = self.processes.get(ppid) if ppid is not None else None
+        p = Process(pid, ppid, self._now())
+        if parent is not None:  # a fork runs the parent's image until it execs
+            p.argv, p.exe = list(parent.argv), parent.exe
+        self.processes[pid] = p
+        self.order.append(p)
+
+    def exec(self, pid: int, argv: list[str], exe: str | None) -> None:
+        p = self.processes.get(pid)
+        if p is None:
+            self.started(pid, None)
+            p = self.processes.get(pid)
+            if p is None:
+                return
+        p.argv, p.exe = argv, exe
+        p.execs += 1
+
+    def ended(self, pid: int, *, exit_code: int | None, signal: int | None) -> None:
+        p = self.processes.pop(pid, None)
+        if p is None:
+            return
+        p.end_s = self._now()
+        p.exit_code, p.signal = exit_code, signal
+
+    def to_json(self) -> list[dict[str, object]]:
+        return [p.to_json() for p in self.order]
+
+
+def read_cmdline(pid: int) -> list[str] | None:
+    """argv from /proc/PID/cmdline (None if unreadable)."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            raw = f.read()
+    except OSError:
+        return None
+    if raw.endswith(b"\0"):
+        raw = raw[:-1]
+    return [a.decode(errors="surrogateescape") for a in raw.split(b"\0")] if raw else []
