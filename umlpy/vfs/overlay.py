@@ -256,7 +256,9 @@ class Overlay:
         tmp = os.path.join(self.work, b"%d.%d" % (os.getpid(), next(_counter)))
         st = hostio.clone_node(lk.host, tmp, chown=self._euid == 0)
         foreign = (st.st_uid, st.st_gid) != (self._euid, self._egid)
-        if not self._privileged and foreign and rel not in self.meta.fake:
+        # The copy could not be chowned (not root): remember the original
+        # owner, so the guest (and umlpy diff) still see it, fake root or not.
+        if self._euid != 0 and foreign and rel not in self.meta.fake:
             self.meta.set_fake(rel, uid=st.st_uid, gid=st.st_gid)
         dst = self.upper_path(rel)
         try:

@@ -50,6 +50,7 @@ from umlpy.tracer import _ffi
 from umlpy.tracer.loop import SyscallContext
 from umlpy.vfs import paths
 from umlpy.vfs.errors import VfsError
+from umlpy.vfs.meta import FakeMeta
 from umlpy.vfs.mounts import MountKind
 from umlpy.vfs.overlay import WriteIntent
 from umlpy.vfs.resolve import NodeKind, ResolveFlag
@@ -58,7 +59,6 @@ from umlpy.vkernel.args import AT_FDCWD, s32
 from umlpy.vkernel.outcome import PASS, Deny, Emulate, GuestError, Outcome, Rewrite
 
 if TYPE_CHECKING:
-    from umlpy.vfs.meta import FakeMeta
     from umlpy.vfs.vfs import Resolved, Vfs
     from umlpy.vkernel.state import Kernel
     from umlpy.vkernel.task import Task
@@ -388,6 +388,7 @@ _LOOKUPS: dict[str, tuple[int | None, int, int | None, bool]] = {
     "inotify_add_watch": (None, 1, None, True),
 }
 _STATS = {"stat": 1, "lstat": 1, "newfstatat": 2}  # name -> struct stat buffer arg
+_NO_META = FakeMeta()
 
 
 def sys_lookup(k: Kernel, ctx: SyscallContext) -> Outcome:
@@ -412,35 +413,37 @@ def sys_lookup(k: Kernel, ctx: SyscallContext) -> Outcome:
     host = res.guest if res.node is not None and res.node.kind is NodeKind.MAGICLINK else res.host
     on_exit = None
     meta = c.vfs.meta_of(res) if res.node is not None else None
+    if meta is None and c.vfs.config.fake_root and res.node is not None:
+        meta = _NO_META  # still: the user's own files show as root's
     if meta is not None and name in _STATS:
-        on_exit = _fix_stat(ctx, ctx.args[_STATS[name]], meta)
+        on_exit = _fix_stat(ctx, ctx.args[_STATS[name]], meta, c.vfs.config.fake_root)
     elif meta is not None and name == "statx":
-        on_exit = _fix_statx(ctx, ctx.args[4], meta)
+        on_exit = _fix_statx(ctx, ctx.args[4], meta, c.vfs.config.fake_root)
     return _rewrite_path(c, path_idx, host, on_exit=on_exit)
 
 
-def _fix_stat(ctx: SyscallContext, buf: int, meta: FakeMeta) -> Callable[[int], int | None]:
+def _fix_stat(ctx: SyscallContext, buf: int, meta: FakeMeta, fake_root: bool) -> Callable[[int], int | None]:
     """Show the owner/mode overrides of a copied-up file in struct stat (x86-64)."""
 
     def fix(ret: int) -> None:
         if ret == 0:
             try:
                 mode, uid, gid = struct.unpack("<III", ctx.read(buf + 24, 12))
-                ctx.write(buf + 24, struct.pack("<III", *_apply_meta(meta, mode, uid, gid)))
+                ctx.write(buf + 24, struct.pack("<III", *_apply_meta(meta, mode, uid, gid, fake_root)))
             except OSError:
                 pass
 
     return fix
 
 
-def _fix_statx(ctx: SyscallContext, buf: int, meta: FakeMeta) -> Callable[[int], int | None]:
+def _fix_statx(ctx: SyscallContext, buf: int, meta: FakeMeta, fake_root: bool) -> Callable[[int], int | None]:
     """The same for struct statx (uid, gid at 20; 16-bit mode at 28)."""
 
     def fix(ret: int) -> None:
         if ret == 0:
             try:
                 uid, gid, mode = struct.unpack("<IIH", ctx.read(buf + 20, 10))
-                m, u, g = _apply_meta(meta, mode, uid, gid)
+                m, u, g = _apply_meta(meta, mode, uid, gid, fake_root)
                 ctx.write(buf + 20, struct.pack("<IIH", u, g, m & 0xFFFF))
             except OSError:
                 pass
@@ -448,10 +451,17 @@ def _fix_statx(ctx: SyscallContext, buf: int, meta: FakeMeta) -> Callable[[int],
     return fix
 
 
-def _apply_meta(meta: FakeMeta, mode: int, uid: int, gid: int) -> tuple[int, int, int]:
+def _apply_meta(meta: FakeMeta, mode: int, uid: int, gid: int, fake_root: bool = False) -> tuple[int, int, int]:
     if meta.mode is not None:
         mode = (mode & ~0o7777) | (meta.mode & 0o7777)
-    return mode, uid if meta.uid is None else meta.uid, gid if meta.gid is None else meta.gid
+    uid, gid = uid if meta.uid is None else meta.uid, gid if meta.gid is None else meta.gid
+    if fake_root:  # as PRoot -0 shows them: what the user owns, root owns
+        uid = 0 if uid == _EUID else uid
+        gid = 0 if gid == _EGID else gid
+    return mode, uid, gid
+
+
+_EUID, _EGID = os.geteuid(), os.getegid()
 
 
 def sys_readlink(k: Kernel, ctx: SyscallContext) -> Outcome:
