@@ -171,6 +171,13 @@ def _vfs_errors(fn: Callable[[], bytes | None]) -> bytes | None:
         raise GuestError(e.errno, str(e)) from None
 
 
+def _vfs_int(fn: Callable[[], int]) -> int:
+    try:
+        return fn()
+    except VfsError as e:
+        raise GuestError(e.errno, str(e)) from None
+
+
 # -- /proc ------------------------------------------------------------------------
 
 _PROC_LINKS = (b"cwd", b"exe", b"root")
@@ -702,18 +709,22 @@ def _fd_meta(c: _Call, name: str, fd: int) -> Outcome:
         if intent is W.UTIMES and _times_are_now(c.ctx, name):
             intent = W.UTIMES_NOW
         guest = c.vfs.to_guest(where)
-        if c.vfs.config.fake_root and intent in (W.CHMOD, W.CHOWN) and guest is not None:
-            return _fake(c, name, c.vfs.locate(guest))
+        # The fd's path, walked again: if the guest replaced an ancestor by a
+        # symlink since it opened the fd, that path now leads elsewhere.
+        res = c.vfs.walk_back(guest) if guest is not None else None
+        if c.vfs.config.fake_root and intent in (W.CHMOD, W.CHOWN) and res is not None:
+            return _fake(c, name, res)
         if any(paths.is_within(where, w) for w in c.vfs.writable_hosts()):
             host_meta.apply(name, c.ctx, ref, False)
             return Emulate(0)
         if guest is None:
             return Deny(errno.EPERM, f"{name} of a file outside the guest's view")
-        res = c.vfs.locate(guest)
+        if res is None:
+            raise GuestError(errno.ENOENT, "the fd's file is no longer at its path")
         up = _prepare(c, res, intent)
         if up is None:
             raise GuestError(errno.ENOENT)
-        fd2 = os.open(up, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
+        fd2 = _vfs_int(lambda: c.vfs.open_beneath(up))
         try:
             host_meta.apply(name, c.ctx, fd2, False)
         finally:
@@ -765,6 +776,10 @@ def sys_getdents(k: Kernel, ctx: SyscallContext) -> Outcome:
     guest = c.vfs.to_guest(where)
     if guest is None:
         raise GuestError(errno.ENOENT)
+    if c.vfs.walk_back(guest) is None:
+        # Its path now leads elsewhere (an ancestor became a symlink) or
+        # nowhere: listed as a removed directory is, empty.
+        return Emulate(0)
     if guest not in _listings and guest != b"/proc" and not c.vfs.needs_merge(guest):
         return PASS
     try:

@@ -1,0 +1,83 @@
+"""Attacks on the virtual filesystem of ``umlpy run`` (copy-on-write over /).
+
+The promise under attack: a guest of the default ``umlpy run`` (and with
+``--hide``/``--read-only``) changes no host file outside ``--write`` paths,
+cannot read or detect a ``--hide``'n path, never sees the state directory's
+host paths, cannot reach processes outside the sandbox through /proc,
+cannot make ``umlpy commit`` apply what ``umlpy diff`` did not show, and
+cannot crash the tracer.
+
+Each test checks an outside fact: the canary file on the host (content,
+mode, owner, times, xattrs, directory listing), the state directory, the
+output of ``umlpy diff``, or a random secret the guest could only have
+learnt by reading a hidden path.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import run_umlpy
+from tests.escapes.conftest import CanaryFile
+
+pytestmark = pytest.mark.usefixtures("traceable")
+
+
+def _state(tmp_path: Path) -> Path:
+    return tmp_path / "state"
+
+
+def _run(sandbox: Any, argv: list[Any], tmp_path: Path, *opts: str, timeout: float = 60) -> Any:
+    r = sandbox(argv, opts=["--state-dir", str(_state(tmp_path)), *opts], timeout=timeout)
+    assert "Traceback" not in r.proc.stderr, r.proc.stderr
+    return r
+
+
+def _lower_twin(tmp_path: Path, canary_file: CanaryFile) -> Path:
+    """A host directory holding a file of the canary's name (the guest's bait)."""
+    low = tmp_path / "low"
+    low.mkdir()
+    (low / canary_file.path.name).write_text("bait\n")
+    os.chmod(low, 0o755)
+    os.chmod(low / canary_file.path.name, 0o644)
+    return low
+
+
+# -- fd-based metadata calls after an ancestor is swapped for a symlink ------------
+
+
+def test_fd_meta_on_a_lower_file_after_its_directory_became_a_symlink(
+    sandbox: Any, build_guest: Any, tmp_path: Path, canary_file: CanaryFile
+) -> None:
+    """fchmod & co. on an fd of a lower file are served on the copied-up
+    file: the tracer must not find that copy through a symlink the guest
+    planted where the file's directory was."""
+    low = _lower_twin(tmp_path, canary_file)
+    r = _run(sandbox, [build_guest("escape_vfs_fd_meta"), low, canary_file.path.name, canary_file.hostdir], tmp_path)
+    assert r.proc.returncode == 0, r.proc.stderr
+    canary_file.assert_unchanged()
+    assert (low / canary_file.path.name).read_text() == "bait\n"
+
+
+def test_listing_a_lower_directory_after_an_ancestor_became_a_symlink_to_a_hidden_one(
+    sandbox: Any, build_guest: Any, tmp_path: Path, wdir: Path
+) -> None:
+    """getdents on an fd of a lower directory: the merged listing must not be
+    read through a symlink to a --hide'n directory."""
+    pub, hidden = tmp_path / "pub", tmp_path / "hidden"
+    (pub / "sub").mkdir(parents=True)
+    (pub / "sub" / "public-entry").write_text("p")
+    (hidden / "sub").mkdir(parents=True)
+    name = "secret-" + secrets.token_hex(8)
+    (hidden / "sub" / name).write_text("s")
+    for d in (tmp_path, pub, pub / "sub", hidden, hidden / "sub"):
+        os.chmod(d, 0o755)
+    out = wdir / "names"
+    r = _run(sandbox, [build_guest("escape_vfs_fd_listing"), pub, "sub", hidden, out], tmp_path, "--hide", str(hidden))
+    assert r.proc.returncode == 0, r.proc.stderr
+    assert name not in out.read_text()
