@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import run_umlpy
-from tests.escapes.conftest import CanaryFile
+from tests.escapes.conftest import CanaryFile, root_only
 
 pytestmark = pytest.mark.usefixtures("traceable")
 
@@ -81,3 +81,43 @@ def test_listing_a_lower_directory_after_an_ancestor_became_a_symlink_to_a_hidde
     r = _run(sandbox, [build_guest("escape_vfs_fd_listing"), pub, "sub", hidden, out], tmp_path, "--hide", str(hidden))
     assert r.proc.returncode == 0, r.proc.stderr
     assert name not in out.read_text()
+
+
+# -- the host's /proc and /dev, bound read-write for their existing nodes -----------
+
+
+@root_only
+def test_proc_sys_is_not_writable(sandbox: Any, tmp_path: Path) -> None:
+    """/proc is the host's: /proc/sys/kernel/domainname (or core_pattern,
+    sysrq-trigger...) written from the guest would change the host kernel."""
+    knob = Path("/proc/sys/kernel/domainname")
+    before = knob.read_text()
+    try:
+        r = _run(sandbox, ["sh", "-c", f"echo pwned-by-guest > {knob}; echo pwned > {knob} 2>/dev/null; true"],
+                 tmp_path)
+        assert r.proc.returncode == 0, r.proc.stderr
+        assert knob.read_text() == before
+    finally:
+        if knob.read_text() != before:
+            knob.write_text(before)
+
+
+@root_only
+def test_raw_host_devices_are_not_writable(sandbox: Any, tmp_path: Path) -> None:
+    """/dev is the host's: a raw device node (here /dev/kmsg, as harmless as
+    /dev/sda is not) must not open for writing; nor may new nodes appear."""
+    marker = "umlpy-escape-" + secrets.token_hex(8)
+    r = _run(sandbox, ["sh", "-c", f"echo {marker} > /dev/kmsg; touch /dev/umlpy-{marker}; true"], tmp_path)
+    assert r.proc.returncode == 0, r.proc.stderr
+    assert not os.path.lexists(f"/dev/umlpy-{marker}")
+    fd = os.open("/dev/kmsg", os.O_RDONLY | os.O_NONBLOCK)
+    seen = []
+    try:
+        while True:
+            try:
+                seen.append(os.read(fd, 8192))
+            except BlockingIOError:
+                break
+    finally:
+        os.close(fd)
+    assert marker.encode() not in b"".join(seen)

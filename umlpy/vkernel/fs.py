@@ -46,6 +46,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from umlpy.tracer import _ffi
+from umlpy.tracer.landlock import DEVICE_WRITABLE
 from umlpy.tracer.loop import SyscallContext
 from umlpy.vfs import paths
 from umlpy.vfs.errors import VfsError
@@ -217,9 +218,23 @@ def proc_magic(k: Kernel, vfs: Vfs, task: Task, guest: bytes) -> tuple[NodeKind 
     return NodeKind.MAGICLINK, g if g is not None else b"(unreachable)" + host.rsplit(b"/", 1)[-1]
 
 
-def _proc_write_refused(res: Resolved) -> bool:
-    """/proc/PID/mem and /proc/PID/task/TID/mem never open for writing."""
-    return res.guest.startswith(b"/proc/") and res.guest.endswith(b"/mem")
+_DEVICES_WRITABLE = tuple(os.fsencode(d) for d in DEVICE_WRITABLE)
+
+
+def _kernel_write_refused(res: Resolved) -> bool:
+    """Writes into the host's /proc and /dev, bound so that their existing
+    nodes work: only the sandbox's own /proc/PID entries, never a mem file
+    (a ptracer-style write through it ignores page protections and seals),
+    and only the device nodes any program may write (/dev/null, a tty...).
+    /proc/sys, /proc/sysrq-trigger or /dev/sda would change the host.
+    (Landlock refuses the same where the host has it.)"""
+    g = res.guest
+    if g.startswith(b"/proc/"):
+        pid = g[6:].split(b"/", 1)[0]
+        return not pid.isdigit() or g.endswith(b"/mem")
+    if res.mount.kind is MountKind.BIND and res.mount.guest == b"/dev" and res.host is not None:
+        return not any(paths.is_within(res.host, d) for d in _DEVICES_WRITABLE)
+    return False
 
 
 # -- opens --------------------------------------------------------------------------
@@ -240,6 +255,8 @@ def _open(c: _Call, dirfd_idx: int | None, path_idx: int, flags: int, mode: int,
     acc = flags & O_ACCMODE
     writes = (acc in (O_WRONLY, O_RDWR) or flags & O_TRUNC) and not flags & O_PATH
     kernel_resolve = RESOLVE_NO_SYMLINKS
+    if (res.node is None or tmpfile or writes) and _kernel_write_refused(res):
+        return Deny(errno.EACCES, f"{res.guest!r} opened for writing")
     if res.node is None:
         if res.must_be_dir or res.trailing_slash:
             raise GuestError(errno.EISDIR)
@@ -253,8 +270,6 @@ def _open(c: _Call, dirfd_idx: int | None, path_idx: int, flags: int, mode: int,
             raise GuestError(errno.ENOTDIR)
         host = _vfs_errors(lambda: c.vfs.prepare_dir(res))
     elif writes:
-        if _proc_write_refused(res):
-            return Deny(errno.EACCES, f"{res.guest!r} opened for writing")
         if res.node.kind is NodeKind.DIR:
             raise GuestError(errno.EISDIR)
         host = _vfs_errors(lambda: c.vfs.prepare_write(res, W.WRITE))
@@ -603,6 +618,8 @@ def sys_truncate(k: Kernel, ctx: SyscallContext) -> Outcome:
     res = c.resolve(None, 0)
     if res.node is not None and res.node.kind is NodeKind.DIR:
         raise GuestError(errno.EISDIR)
+    if _kernel_write_refused(res):
+        return Deny(errno.EACCES, f"truncate of {res.guest!r}")
     return _rewrite_path(c, 0, _prepare(c, res, W.WRITE))
 
 
