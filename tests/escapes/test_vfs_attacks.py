@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -121,3 +122,33 @@ def test_raw_host_devices_are_not_writable(sandbox: Any, tmp_path: Path) -> None
     finally:
         os.close(fd)
     assert marker.encode() not in b"".join(seen)
+
+
+# -- review: what diff shows is what commit applies ------------------------------------
+
+
+def test_diff_cannot_be_forged_by_file_names(sandbox: Any, tmp_path: Path) -> None:
+    """A name with a terminal escape (cursor up, erase line), a carriage
+    return or a newline would hide the line above it in ``umlpy diff`` on a
+    terminal, or print a fake one: the change to ``evil`` must stay visible,
+    and every change is exactly one line with no control character."""
+    d = tmp_path / "h"
+    d.mkdir()
+    os.chmod(d, 0o777)
+    script = (
+        "import sys\n"
+        "d = sys.argv[1].encode()\n"
+        "open(d + b'/evil', 'w').write('x')\n"
+        "open(d + b'/zz\\x1b[1A\\x1b[2K\\rA harmless  [file, 1 bytes]', 'w').write('x')\n"
+        "open(d + b'/nl\\nA fake  [file, 1 bytes]', 'w').write('x')\n"
+        "open(d + b'/\\xff\\x9b', 'w').write('x')\n"
+    )
+    r = _run(sandbox, [sys.executable, "-c", script, d], tmp_path)
+    assert r.proc.returncode == 0, r.proc.stderr
+    shown = run_umlpy("diff", str(_state(tmp_path)), errors="surrogateescape")
+    assert shown.returncode == 0, shown.stderr
+    lines = shown.stdout.splitlines()
+    assert len(lines) == 4, lines
+    assert not any(ch in line for line in lines for ch in "\x1b\r\x9b"), lines
+    assert any(line.startswith(f"A {d}/evil ") for line in lines), lines
+    assert not (d / "evil").exists()
