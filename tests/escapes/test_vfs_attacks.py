@@ -152,3 +152,22 @@ def test_diff_cannot_be_forged_by_file_names(sandbox: Any, tmp_path: Path) -> No
     assert not any(ch in line for line in lines for ch in "\x1b\r\x9b"), lines
     assert any(line.startswith(f"A {d}/evil ") for line in lines), lines
     assert not (d / "evil").exists()
+
+
+# -- metadata by path: the kernel must not walk a path the guest can change ----------
+
+
+def test_metadata_by_path_races_a_directory_swapped_for_a_symlink(
+    sandbox: Any, build_guest: Any, tmp_path: Path, canary_file: CanaryFile
+) -> None:
+    """chmod/utimensat/setxattr/chown of d/NAME while a second thread
+    exchanges d with a symlink to the canary's directory (--cpu spread: a
+    true race).  Landlock does not cover metadata: the tracer must change
+    the object it checked, not hand the kernel a path to walk again."""
+    work = tmp_path / "work"
+    work.mkdir()
+    os.chmod(work, 0o777)
+    r = _run(sandbox, [build_guest("escape_vfs_meta_race"), work, canary_file.path.name, canary_file.hostdir, 3000],
+             tmp_path, "--cpu", "spread", timeout=120)
+    assert r.proc.returncode == 0, r.proc.stderr
+    canary_file.assert_unchanged()

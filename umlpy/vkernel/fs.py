@@ -665,7 +665,29 @@ def sys_meta(k: Kernel, ctx: SyscallContext) -> Outcome:
         intent = W.UTIMES_NOW
     if c.vfs.config.fake_root and intent in (W.CHMOD, W.CHOWN):
         return _fake(c, name, res)
-    return _rewrite_path(c, path_idx, _prepare(c, res, intent))
+    return _meta_beneath(c, name, res, _prepare(c, res, intent))
+
+
+def _meta_beneath(c: _Call, name: str, res: Resolved, host: bytes | None) -> Outcome:
+    """Apply a path-named metadata change on ``host`` (in the upper layer or a
+    read-write bind) through the tracer's own reference to it, taken without
+    following symlinks.  Handing the kernel the path instead would let a
+    second guest thread swap a directory on it for a symlink between the
+    check and the kernel's walk, and Landlock has no right for metadata."""
+    from umlpy.vkernel import meta as host_meta
+
+    if host is None:
+        raise GuestError(errno.ENOENT)
+    if name in host_meta.REFUSED_WHEN_LIMITED:
+        return Deny(errno.EPERM, f"{name} in the virtual filesystem")
+    ref = _vfs_int(lambda: c.vfs.open_beneath(host))
+    try:
+        host_meta.apply(name, c.ctx, ref, res.node is not None and res.node.kind is NodeKind.SYMLINK)
+    except OSError as e:
+        raise GuestError(e.errno or errno.EPERM) from None
+    finally:
+        os.close(ref)
+    return Emulate(0)
 
 
 def _times_are_now(ctx: SyscallContext, name: str) -> bool:
