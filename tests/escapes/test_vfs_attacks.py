@@ -171,3 +171,63 @@ def test_metadata_by_path_races_a_directory_swapped_for_a_symlink(
              tmp_path, "--cpu", "spread", timeout=120)
     assert r.proc.returncode == 0, r.proc.stderr
     canary_file.assert_unchanged()
+
+
+# -- hidden paths ------------------------------------------------------------------------
+
+STAT_RACE_HOLE = (
+    "HOLE: lookups that only read (stat, lstat, statx, access, getxattr, listxattr, readlink, statfs, "
+    "chdir, execve, inotify_add_watch) hand the kernel the upper-layer host path, which it walks again: "
+    "a second thread exchanging a directory on it with a symlink to a --hide'n directory wins the race "
+    "(umlpy/vkernel/fs.py sys_lookup -> _rewrite_path); opens are safe (RESOLVE_NO_SYMLINKS), these "
+    "need the tracer to do the call on a reference it took without following symlinks"
+)
+
+
+@pytest.mark.xfail(strict=True, reason=STAT_RACE_HOLE)
+def test_stat_races_a_directory_swapped_for_a_symlink_to_a_hidden_one(
+    sandbox: Any, build_guest: Any, tmp_path: Path
+) -> None:
+    hidden = tmp_path / "hidden"
+    hidden.mkdir()
+    size = 100_000 + secrets.randbelow(800_000)
+    (hidden / "f").write_bytes(b"s" * size)
+    work = tmp_path / "work"
+    work.mkdir()
+    for p in (tmp_path, hidden, hidden / "f", work):
+        os.chmod(p, 0o777 if p == work else 0o755)
+    r = _run(sandbox, [build_guest("escape_vfs_stat_race"), work, "f", hidden, 20000], tmp_path,
+             "--cpu", "spread", "--hide", str(hidden), timeout=120)
+    assert r.proc.returncode == 0, r.proc.stderr
+    assert f"size={size}\n" not in r.out
+
+
+SHEBANG_HOLE = (
+    "HOLE: execve of a '#!' script (or of an ELF with a PT_INTERP) makes the host kernel open the "
+    "interpreter by its host path, untranslated: a --hide'n interpreter runs (and ENOENT/EACCES tell "
+    "whether a hidden path exists); a check in the tracer would race the guest rewriting the script's "
+    "first line.  Needs the #! emulated (PRoot rewrites execve to the translated interpreter) and a "
+    "Landlock rule set handling FS_EXECUTE with hidden paths left out"
+)
+
+
+@pytest.mark.xfail(strict=True, reason=SHEBANG_HOLE)
+def test_shebang_interpreter_in_a_hidden_directory(
+    sandbox: Any, build_guest: Any, tmp_path: Path, wdir: Path
+) -> None:
+    secret = secrets.randbits(48) | 1 << 47
+    hidden = tmp_path / "hidden"
+    hidden.mkdir()
+    prog = hidden / "prog"
+    prog.write_bytes(build_guest("escape_vfs_secret", f"-DSECRET={secret:#x}").read_bytes())
+    os.chmod(prog, 0o755)
+    os.chmod(hidden, 0o755)
+    script = tmp_path / "work" / "s"
+    script.parent.mkdir()
+    os.chmod(script.parent, 0o777)
+    out = wdir / "out"
+    cmd = f"printf '#!{prog}\\n' > {script}; chmod +x {script}; {script} > {out} 2>&1; cat {prog} >> {out} 2>&1; true"
+    r = _run(sandbox, ["sh", "-c", cmd], tmp_path, "--hide", str(hidden))
+    assert r.proc.returncode == 0, r.proc.stderr
+    assert not script.exists()
+    assert f"secret={secret:x}" not in out.read_text(errors="replace")
