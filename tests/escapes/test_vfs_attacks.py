@@ -231,3 +231,36 @@ def test_shebang_interpreter_in_a_hidden_directory(
     assert r.proc.returncode == 0, r.proc.stderr
     assert not script.exists()
     assert f"secret={secret:x}" not in out.read_text(errors="replace")
+
+
+# -- the state directory's host paths ----------------------------------------------------
+
+MAPS_HOLE = (
+    "HOLE: /proc/PID/maps (and smaps, numa_maps) are the host kernel's text: a file mapped from the "
+    "upper layer shows its host path beneath the state directory; needs their reads emulated with "
+    "paths translated (umlpy/vkernel/fs.py _open passes /proc/PID/* through)"
+)
+SCRATCH_HOLE = (
+    "HOLE: the rewritten host paths live in the guest's own read-only scratch pages (by design: the "
+    "kernel reads them from there, umlpy/vkernel/scratch.py), so the guest can read upper-layer host "
+    "paths, hence the state directory's, from its own memory"
+)
+
+
+@pytest.mark.parametrize("what", [
+    "links",
+    "map_files",
+    pytest.param("maps", marks=pytest.mark.xfail(strict=True, reason=MAPS_HOLE)),
+    pytest.param("scratch", marks=pytest.mark.xfail(strict=True, reason=SCRATCH_HOLE)),
+])
+def test_state_directory_paths_stay_hidden(sandbox: Any, tmp_path: Path, wdir: Path, what: str) -> None:
+    work = tmp_path / "work"
+    work.mkdir()
+    os.chmod(work, 0o777)
+    out = wdir / "seen"
+    guest = Path(__file__).resolve().parent.parent / "guests" / "escape_vfs_leaks.py"
+    r = _run(sandbox, [sys.executable, guest, work, what, out], tmp_path)
+    assert r.proc.returncode == 0, r.proc.stderr
+    seen = out.read_text()
+    assert str(work / "mapped") in seen or what == "scratch", seen
+    assert str(_state(tmp_path)) not in seen, seen

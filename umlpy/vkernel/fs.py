@@ -204,7 +204,8 @@ def proc_magic(k: Kernel, vfs: Vfs, task: Task, guest: bytes) -> tuple[NodeKind 
         if not rest[1].isdigit() or int(rest[1]) not in k.tasks:
             return None, b""
         rest = rest[2:]
-    if not (rest in ([b"cwd"], [b"exe"], [b"root"]) or (len(rest) == 2 and rest[0] == b"fd" and rest[1].isdigit())):
+    if not (rest in ([b"cwd"], [b"exe"], [b"root"]) or (len(rest) == 2 and rest[0] == b"fd" and rest[1].isdigit())
+            or (len(rest) == 2 and rest[0] == b"map_files")):
         return None
     if rest == [b"root"]:
         return NodeKind.MAGICLINK, task.fs.root if int(who) == task.tgid else b"/"
