@@ -380,7 +380,7 @@ def _keep_or_drop(args: argparse.Namespace, result: RunResult) -> None:
     if args.commit and n:
         done = review.commit(review.find(result.state_dir), [])
         for path, why in done.failed:
-            sys.stderr.write(f"umlpy: commit: {os.fsdecode(path)}: {why}\n")
+            sys.stderr.write(f"umlpy: commit: {review.shown(path)}: {why}\n")
         if not args.quiet:
             sys.stderr.write(f"umlpy: committed {len(done.applied)} change(s) to the host\n")
         if not done.failed:
@@ -424,9 +424,9 @@ def _review(args: argparse.Namespace) -> int:
         return 0
     done = review.commit(review.find(args.id), args.paths)
     for path in done.applied:
-        print(f"applied {os.fsdecode(path)}")
+        print(f"applied {review.shown(path)}")
     for path, why in done.failed:
-        sys.stderr.write(f"umlpy: commit: {os.fsdecode(path)}: {why}\n")
+        sys.stderr.write(f"umlpy: commit: {review.shown(path)}: {why}\n")
     return 1 if done.failed else 0
 
 

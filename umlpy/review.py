@@ -105,11 +105,30 @@ def changes(k: Kept) -> list[Change]:
 _MARK = {ChangeKind.CREATED: "A", ChangeKind.MODIFIED: "M", ChangeKind.DELETED: "D"}
 
 
+def shown(path: bytes) -> str:
+    """A guest-chosen path as one safe line of text (as ``ls -b`` does):
+    backslash, control characters (a terminal escape could erase the line
+    above: an unseen change), non-printable ones and bytes that are not
+    UTF-8 are written as backslash escapes."""
+    out = []
+    for ch in path.decode("utf-8", "surrogateescape"):
+        o = ord(ch)
+        if ch == "\\":
+            out.append("\\\\")
+        elif 0xDC80 <= o <= 0xDCFF:  # an undecodable byte
+            out.append(f"\\x{o - 0xDC00:02x}")
+        elif not ch.isprintable() and ch != " ":
+            out.append(f"\\x{o:02x}" if o < 0x100 else f"\\u{o:04x}" if o < 0x10000 else f"\\U{o:08x}")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
 def format_change(c: Change) -> str:
     what = "metadata" if c.meta_only else f"{c.node.value}, {c.size} bytes"
     if c.kind is ChangeKind.MODIFIED and c.old_size is not None and not c.meta_only:
         what += f" (was {c.old_size})"
-    return f"{_MARK[c.kind]} {os.fsdecode(c.path)}  [{what}]"
+    return f"{_MARK[c.kind]} {shown(c.path)}  [{what}]"
 
 
 def commit(k: Kept, only: list[str]) -> CommitResult:

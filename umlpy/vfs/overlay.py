@@ -170,18 +170,26 @@ class Overlay:
         if lk.kind is not NodeKind.DIR:
             raise VfsError(errno.ENOTDIR)
         out: dict[bytes, DirEntry] = {}
-        dirs: list[tuple[bytes, bool]] = [(self.upper_path(rel), False)] if lk.layer is Layer.UPPER else []
+        # The upper directory is opened without following symlinks: the
+        # guest may have swapped an ancestor for one since the lookup.
+        dirs: list[tuple[bytes, bool]] = [(rel, False)] if lk.layer is Layer.UPPER else []
         if self.lower_children_visible(rel):
             dirs.append((self.lower_path(rel), True))
         wo = self.meta.whiteouts
         for d, is_lower in dirs:
             try:
-                with os.scandir(d) as it:
-                    for e in it:
-                        if e.name in out or (is_lower and (paths.under(rel, e.name) if rel else e.name) in wo):
-                            continue
-                        kind = NodeKind.from_mode(e.stat(follow_symlinks=False).st_mode)
-                        out[e.name] = DirEntry(e.name, kind, e.inode())
+                fd = os.open(d, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC) if is_lower \
+                    else hostio.open_dir_beneath(self.upper, d)
+                try:
+                    with os.scandir(fd) as it:
+                        for e in it:
+                            name = os.fsencode(e.name)
+                            if name in out or (is_lower and (paths.under(rel, name) if rel else name) in wo):
+                                continue
+                            kind = NodeKind.from_mode(e.stat(follow_symlinks=False).st_mode)
+                            out[name] = DirEntry(name, kind, e.inode())
+                finally:
+                    os.close(fd)
             except (FileNotFoundError, NotADirectoryError):
                 continue
             except OSError as e:

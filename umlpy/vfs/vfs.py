@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from umlpy.vfs import changes as _changes
-from umlpy.vfs import paths
+from umlpy.vfs import hostio, paths
 from umlpy.vfs.errors import VfsError, from_oserror
 from umlpy.vfs.meta import FakeMeta, MetaStore
 from umlpy.vfs.mounts import Access, BindSpec, Location, Mount, MountKind, MountTable
@@ -94,6 +94,18 @@ class Resolved:
     @property
     def readonly(self) -> bool:
         return self.mount.access is Access.RO
+
+
+_KERNEL_TREES = (b"/proc", b"/dev")
+
+
+@dataclass(frozen=True, slots=True)
+class _View:
+    root: bytes = b"/"
+    cwd: bytes | None = b"/"
+
+
+_ROOT_VIEW = _View()
 
 
 def _key(guest: bytes) -> bytes:
@@ -343,11 +355,47 @@ class Vfs:
             self.invalidate()
 
     def writable_hosts(self) -> list[bytes]:
-        """Host directories guest writes may land in (the Landlock allow-list)."""
+        """Host directories guest writes may land in (the Landlock allow-list).
+
+        The host's /proc and /dev, bound read-write so their existing nodes
+        work, are not among them: beneath them lie /proc/sys, /proc/PID/mem
+        and raw disks.  The few device nodes a guest may write are granted
+        one by one (:data:`umlpy.tracer.landlock.DEVICE_WRITABLE`)."""
         out = [p for ov in self.overlays.values() for p in (ov.upper, ov.work)]
         out += [m.host for m in self.mounts.mounts if m.kind is MountKind.TMPFS]
-        out += [m.host for m in self.mounts.mounts if m.kind is MountKind.BIND and m.access is Access.RW]
+        out += [m.host for m in self.mounts.mounts
+                if m.kind is MountKind.BIND and m.access is Access.RW and m.host not in _KERNEL_TREES]
         return out
+
+    def open_beneath(self, host: bytes) -> int:
+        """An ``O_PATH`` fd of ``host``, a path :meth:`prepare_write` returned,
+        reached from the writable root it lies in without following any
+        symlink (the guest may have planted one there since it was resolved).
+        Raises VfsError."""
+        for root in self.writable_hosts():
+            if not paths.is_within(host, root):
+                continue
+            rel = paths.relative_to(host, root)
+            parent, name = paths.split(b"/" + rel) if rel else (b"/", b".")
+            try:
+                dfd = hostio.open_dir_beneath(root, parent[1:])
+                try:
+                    return os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dfd)
+                finally:
+                    os.close(dfd)
+            except OSError as e:
+                raise from_oserror(e) from None
+        raise VfsError(errno.EACCES, "not beneath a writable directory")
+
+    def walk_back(self, guest: bytes) -> Resolved | None:
+        """``guest`` (a :meth:`to_guest` answer for an fd's host path) walked
+        again in the guest's view; None when the walk no longer ends there
+        (an ancestor was replaced by a symlink, deleted, hidden)."""
+        try:
+            res = self.resolve(_ROOT_VIEW, None, guest, ResolveFlag.NOFOLLOW)
+        except VfsError:
+            return None
+        return res if res.guest == guest and res.node is not None else None
 
     def fake_chown(self, res: Resolved, uid: int, gid: int) -> None:
         ov = self._writable(res)

@@ -47,6 +47,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from umlpy.tracer import _ffi
+from umlpy.tracer.landlock import DEVICE_WRITABLE
 from umlpy.tracer.loop import SyscallContext
 from umlpy.vfs import paths
 from umlpy.vfs.errors import VfsError
@@ -172,6 +173,13 @@ def _vfs_errors(fn: Callable[[], bytes | None]) -> bytes | None:
         raise GuestError(e.errno, str(e)) from None
 
 
+def _vfs_int(fn: Callable[[], int]) -> int:
+    try:
+        return fn()
+    except VfsError as e:
+        raise GuestError(e.errno, str(e)) from None
+
+
 # -- /proc ------------------------------------------------------------------------
 
 _PROC_LINKS = (b"cwd", b"exe", b"root")
@@ -197,7 +205,8 @@ def proc_magic(k: Kernel, vfs: Vfs, task: Task, guest: bytes) -> tuple[NodeKind 
         if not rest[1].isdigit() or int(rest[1]) not in k.tasks:
             return None, b""
         rest = rest[2:]
-    if not (rest in ([b"cwd"], [b"exe"], [b"root"]) or (len(rest) == 2 and rest[0] == b"fd" and rest[1].isdigit())):
+    if not (rest in ([b"cwd"], [b"exe"], [b"root"]) or (len(rest) == 2 and rest[0] == b"fd" and rest[1].isdigit())
+            or (len(rest) == 2 and rest[0] == b"map_files")):
         return None
     if rest == [b"root"]:
         return NodeKind.MAGICLINK, task.fs.root if int(who) == task.tgid else b"/"
@@ -258,9 +267,23 @@ def _unlink_quietly(path: bytes | str) -> None:
         pass
 
 
-def _proc_write_refused(res: Resolved) -> bool:
-    """/proc/PID/mem and /proc/PID/task/TID/mem never open for writing."""
-    return res.guest.startswith(b"/proc/") and res.guest.endswith(b"/mem")
+_DEVICES_WRITABLE = tuple(os.fsencode(d) for d in DEVICE_WRITABLE)
+
+
+def _kernel_write_refused(res: Resolved) -> bool:
+    """Writes into the host's /proc and /dev, bound so that their existing
+    nodes work: only the sandbox's own /proc/PID entries, never a mem file
+    (a ptracer-style write through it ignores page protections and seals),
+    and only the device nodes any program may write (/dev/null, a tty...).
+    /proc/sys, /proc/sysrq-trigger or /dev/sda would change the host.
+    (Landlock refuses the same where the host has it.)"""
+    g = res.guest
+    if g.startswith(b"/proc/"):
+        pid = g[6:].split(b"/", 1)[0]
+        return not pid.isdigit() or g.endswith(b"/mem")
+    if res.mount.kind is MountKind.BIND and res.mount.guest == b"/dev" and res.host is not None:
+        return not any(paths.is_within(res.host, d) for d in _DEVICES_WRITABLE)
+    return False
 
 
 # -- opens --------------------------------------------------------------------------
@@ -281,6 +304,8 @@ def _open(c: _Call, dirfd_idx: int | None, path_idx: int, flags: int, mode: int,
     acc = flags & O_ACCMODE
     writes = (acc in (O_WRONLY, O_RDWR) or flags & O_TRUNC) and not flags & O_PATH
     kernel_resolve = RESOLVE_NO_SYMLINKS
+    if (res.node is None or tmpfile or writes) and _kernel_write_refused(res):
+        return Deny(errno.EACCES, f"{res.guest!r} opened for writing")
     if res.node is None:
         if res.must_be_dir or res.trailing_slash:
             raise GuestError(errno.EISDIR)
@@ -294,8 +319,6 @@ def _open(c: _Call, dirfd_idx: int | None, path_idx: int, flags: int, mode: int,
             raise GuestError(errno.ENOTDIR)
         host = _vfs_errors(lambda: c.vfs.prepare_dir(res))
     elif writes:
-        if _proc_write_refused(res):
-            return Deny(errno.EACCES, f"{res.guest!r} opened for writing")
         if res.node.kind is NodeKind.DIR:
             raise GuestError(errno.EISDIR)
         host = _vfs_errors(lambda: c.vfs.prepare_write(res, W.WRITE))
@@ -650,6 +673,8 @@ def sys_truncate(k: Kernel, ctx: SyscallContext) -> Outcome:
     res = c.resolve(None, 0)
     if res.node is not None and res.node.kind is NodeKind.DIR:
         raise GuestError(errno.EISDIR)
+    if _kernel_write_refused(res):
+        return Deny(errno.EACCES, f"truncate of {res.guest!r}")
     return _rewrite_path(c, 0, _prepare(c, res, W.WRITE))
 
 
@@ -695,7 +720,29 @@ def sys_meta(k: Kernel, ctx: SyscallContext) -> Outcome:
         intent = W.UTIMES_NOW
     if c.vfs.config.fake_root and intent in (W.CHMOD, W.CHOWN):
         return _fake(c, name, res)
-    return _rewrite_path(c, path_idx, _prepare(c, res, intent))
+    return _meta_beneath(c, name, res, _prepare(c, res, intent))
+
+
+def _meta_beneath(c: _Call, name: str, res: Resolved, host: bytes | None) -> Outcome:
+    """Apply a path-named metadata change on ``host`` (in the upper layer or a
+    read-write bind) through the tracer's own reference to it, taken without
+    following symlinks.  Handing the kernel the path instead would let a
+    second guest thread swap a directory on it for a symlink between the
+    check and the kernel's walk, and Landlock has no right for metadata."""
+    from umlpy.vkernel import meta as host_meta
+
+    if host is None:
+        raise GuestError(errno.ENOENT)
+    if name in host_meta.REFUSED_WHEN_LIMITED:
+        return Deny(errno.EPERM, f"{name} in the virtual filesystem")
+    ref = _vfs_int(lambda: c.vfs.open_beneath(host))
+    try:
+        host_meta.apply(name, c.ctx, ref, res.node is not None and res.node.kind is NodeKind.SYMLINK)
+    except OSError as e:
+        raise GuestError(e.errno or errno.EPERM) from None
+    finally:
+        os.close(ref)
+    return Emulate(0)
 
 
 def _times_are_now(ctx: SyscallContext, name: str) -> bool:
@@ -756,18 +803,22 @@ def _fd_meta(c: _Call, name: str, fd: int) -> Outcome:
         if intent is W.UTIMES and _times_are_now(c.ctx, name):
             intent = W.UTIMES_NOW
         guest = c.vfs.to_guest(where)
-        if c.vfs.config.fake_root and intent in (W.CHMOD, W.CHOWN) and guest is not None:
-            return _fake(c, name, c.vfs.locate(guest))
+        # The fd's path, walked again: if the guest replaced an ancestor by a
+        # symlink since it opened the fd, that path now leads elsewhere.
+        res = c.vfs.walk_back(guest) if guest is not None else None
+        if c.vfs.config.fake_root and intent in (W.CHMOD, W.CHOWN) and res is not None:
+            return _fake(c, name, res)
         if any(paths.is_within(where, w) for w in c.vfs.writable_hosts()):
             host_meta.apply(name, c.ctx, ref, False)
             return Emulate(0)
         if guest is None:
             return Deny(errno.EPERM, f"{name} of a file outside the guest's view")
-        res = c.vfs.locate(guest)
+        if res is None:
+            raise GuestError(errno.ENOENT, "the fd's file is no longer at its path")
         up = _prepare(c, res, intent)
         if up is None:
             raise GuestError(errno.ENOENT)
-        fd2 = os.open(up, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
+        fd2 = _vfs_int(lambda: c.vfs.open_beneath(up))
         try:
             host_meta.apply(name, c.ctx, fd2, False)
         finally:
@@ -819,6 +870,10 @@ def sys_getdents(k: Kernel, ctx: SyscallContext) -> Outcome:
     guest = c.vfs.to_guest(where)
     if guest is None:
         raise GuestError(errno.ENOENT)
+    if c.vfs.walk_back(guest) is None:
+        # Its path now leads elsewhere (an ancestor became a symlink) or
+        # nowhere: listed as a removed directory is, empty.
+        return Emulate(0)
     if guest not in _listings and guest != b"/proc" and not c.vfs.needs_merge(guest):
         return PASS
     try:
