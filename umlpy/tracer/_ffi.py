@@ -332,6 +332,41 @@ def raw_syscall(nr: int, *args: int) -> int:
     return int(r)
 
 
+_EMPTY = ctypes.c_char_p(b"")
+AT_EMPTY_PATH_FLAG = 0x1000
+
+
+def at_empty(nr: int, fd: int, size: int, *extra: int) -> bytes:
+    """``nr(fd, "", ..., buf)`` on an fd the tracer holds (AT_EMPTY_PATH
+    forms of newfstatat, statx, readlinkat; fstatfs): the result buffer.
+
+    ``extra`` are the integer arguments between the path and the buffer
+    (flags, mask); raises OSError."""
+    buf = ctypes.create_string_buffer(size)
+    if nr == NR_FSTATFS:
+        r = _syscall(ctypes.c_long(nr), ctypes.c_long(fd), buf)
+    elif nr == NR_READLINKAT:
+        r = _syscall(ctypes.c_long(nr), ctypes.c_long(fd), _EMPTY, buf, ctypes.c_ulong(size))
+    else:
+        conv = [ctypes.c_ulong(a) for a in extra]
+        r = _syscall(ctypes.c_long(nr), ctypes.c_long(fd), _EMPTY, *conv, buf) if nr == NR_STATX else \
+            _syscall(ctypes.c_long(nr), ctypes.c_long(fd), _EMPTY, buf, *conv)
+    if r == -1:
+        _raise(f"syscall({nr})")
+    return buf.raw[:r] if nr == NR_READLINKAT else buf.raw
+
+
+NR_NEWFSTATAT, NR_STATX, NR_READLINKAT, NR_FSTATFS, NR_FACCESSAT2 = 262, 332, 267, 138, 439
+
+
+def access_at_empty(fd: int, mode: int, flags: int) -> None:
+    """faccessat2(fd, "", mode, AT_EMPTY_PATH | flags); raises OSError."""
+    r = _syscall(ctypes.c_long(NR_FACCESSAT2), ctypes.c_long(fd), _EMPTY, ctypes.c_int(mode),
+                 ctypes.c_int(AT_EMPTY_PATH_FLAG | flags))
+    if r == -1:
+        _raise("faccessat2")
+
+
 def struct_syscall(nr: int, *args: int | ctypes.Structure | None) -> int:
     """syscall(2) where ctypes structures are passed by reference."""
     conv: list[object] = []

@@ -169,6 +169,7 @@ class Vfs:
         self._resolved: dict[tuple[bytes, bytes, bytes, int], Resolved | VfsError] = {}
         self._volatile = False  # the walk in progress touched something never cached
         self._merge: dict[bytes, bool] = {}
+        self._writable_roots: tuple[bytes, ...] | None = None
         self._to_guest: dict[bytes, bytes | None] = {}  # the mapping back is fixed: cached for good
         for d in (b"upper", b"work", b"meta"):
             os.makedirs(os.path.join(state, d), mode=0o700, exist_ok=True)
@@ -366,6 +367,13 @@ class Vfs:
         out += [m.host for m in self.mounts.mounts
                 if m.kind is MountKind.BIND and m.access is Access.RW and m.host not in _KERNEL_TREES]
         return out
+
+    def guest_writable(self, host: bytes) -> bool:
+        """Is canonical host path ``host`` beneath a directory the guest can write?"""
+        roots = self._writable_roots
+        if roots is None:
+            roots = self._writable_roots = tuple(self.writable_hosts())
+        return any(paths.is_within(host, r) for r in roots)
 
     def open_beneath(self, host: bytes) -> int:
         """An ``O_PATH`` fd of ``host``, a path :meth:`prepare_write` returned,

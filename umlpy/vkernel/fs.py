@@ -433,6 +433,8 @@ def sys_lookup(k: Kernel, ctx: SyscallContext) -> Outcome:
         # region, or a racing thread could turn it into a path.
         return Rewrite(((path_idx, c.place(b"\0")),))
     res = c.resolve(dirfd_idx, path_idx, rf, path=raw)
+    if name in _ON_REF and res.host is not None and res.node is not None and c.vfs.guest_writable(res.host):
+        return _lookup_on_ref(c, name, res, flags)
     host = res.guest if res.node is not None and res.node.kind is NodeKind.MAGICLINK else res.host
     on_exit = None
     meta = c.vfs.meta_of(res) if res.node is not None else None
@@ -443,6 +445,67 @@ def sys_lookup(k: Kernel, ctx: SyscallContext) -> Outcome:
     elif meta is not None and name == "statx":
         on_exit = _fix_statx(ctx, ctx.args[4], meta, c.vfs.config.fake_root)
     return _rewrite_path(c, path_idx, host, on_exit=on_exit)
+
+
+_ON_REF = frozenset(("stat", "lstat", "newfstatat", "statx", "access", "faccessat", "faccessat2", "statfs"))
+AT_EACCESS = 0x200
+
+
+def _lookup_on_ref(c: _Call, name: str, res: Resolved, flags: int) -> Outcome:
+    """A read-only lookup of a path in the guest's writable layer, done by the
+    tracer on its own reference taken without following symlinks: handing
+    the kernel the path would let another thread swap a directory on it for
+    a symlink to a hidden one in between (and Landlock does not mediate
+    stat).  Lower-layer paths need none of this: the guest cannot change them."""
+    assert res.host is not None
+    ctx = c.ctx
+    try:
+        ref = c.vfs.open_beneath(res.host)
+    except VfsError as e:
+        raise GuestError(e.errno, str(e)) from None
+    try:
+        if name in _STATS or name == "statx" or name == "statfs":
+            if name == "statx":
+                data = _ffi.at_empty(_ffi.NR_STATX, ref, 256, AT_EMPTY_PATH | (flags & 0x6000), ctx.args[3] & 0xFFFFFFFF)
+                buf = ctx.args[4]
+            elif name == "statfs":
+                data, buf = _ffi.at_empty(_ffi.NR_FSTATFS, ref, 120), ctx.args[1]
+            else:
+                data = _ffi.at_empty(_ffi.NR_NEWFSTATAT, ref, 144, AT_EMPTY_PATH)
+                buf = ctx.args[_STATS[name]]
+            data = _stat_in_guest_terms(c, res, name, data)
+            try:
+                ctx.write(buf, data)
+            except OSError:
+                raise GuestError(errno.EFAULT) from None
+            return Emulate(0)
+        mode = ctx.args[1 if name == "access" else 2] & 0xFFFFFFFF
+        try:
+            _ffi.access_at_empty(ref, mode, flags & AT_EACCESS)
+        except OSError as e:
+            return Emulate(-(e.errno or errno.EACCES))
+        return Emulate(0)
+    except OSError as e:
+        raise GuestError(e.errno or errno.EIO) from None
+    finally:
+        os.close(ref)
+
+
+def _stat_in_guest_terms(c: _Call, res: Resolved, name: str, data: bytes) -> bytes:
+    meta = c.vfs.meta_of(res)
+    fake = c.vfs.config.fake_root
+    if name == "statfs" or (meta is None and not fake):
+        return data
+    meta = meta or _NO_META
+    raw = bytearray(data)
+    if name == "statx":
+        uid, gid, mode = struct.unpack_from("<IIH", raw, 20)
+        m, u, g = _apply_meta(meta, mode, uid, gid, fake)
+        struct.pack_into("<IIH", raw, 20, u, g, m & 0xFFFF)
+    else:
+        mode, uid, gid = struct.unpack_from("<III", raw, 24)
+        struct.pack_into("<III", raw, 24, *_apply_meta(meta, mode, uid, gid, fake))
+    return bytes(raw)
 
 
 def _fix_stat(ctx: SyscallContext, buf: int, meta: FakeMeta, fake_root: bool) -> Callable[[int], int | None]:
