@@ -53,7 +53,7 @@ from umlpy.vfs import paths
 from umlpy.vfs.errors import VfsError
 from umlpy.vfs.meta import FakeMeta
 from umlpy.vfs.mounts import MountKind
-from umlpy.vfs.overlay import WriteIntent
+from umlpy.vfs.overlay import Layer, WriteIntent
 from umlpy.vfs.resolve import NodeKind, ResolveFlag
 from umlpy.vkernel import process, scratch
 from umlpy.vkernel.args import AT_FDCWD, s32
@@ -709,6 +709,11 @@ def sys_rename(k: Kernel, ctx: SyscallContext) -> Outcome:
 
 
 def sys_link(k: Kernel, ctx: SyscallContext) -> Outcome:
+    """link(2)/linkat(2).  A host (lower-layer) file cannot be linked: it
+    would have to be copied up first, and the link would then name a new
+    inode, not the one the guest stat()ed — git's clone checks exactly that
+    and dies.  EXDEV, as across mounts, makes git, cp and friends copy
+    instead; links between the guest's own files are real links."""
     c = _call(k, ctx)
     at = k.name_of(ctx.nr) == "linkat"
     flags = ctx.args[4] & 0xFFFFFFFF if at else 0
@@ -721,7 +726,7 @@ def sys_link(k: Kernel, ctx: SyscallContext) -> Outcome:
     new = c.resolve(2 if at else None, np_, _CREATE)
     if new.node is not None:
         raise GuestError(errno.EEXIST)
-    if old.mount != new.mount:
+    if old.mount != new.mount or old.layer is Layer.LOWER:
         raise GuestError(errno.EXDEV)
     ho = _prepare(c, old, W.LINK_SOURCE)
     hn = _prepare(c, new, W.CREATE)
