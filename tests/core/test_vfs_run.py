@@ -283,3 +283,28 @@ def test_root_runs_the_rootfs_with_its_own_interpreters(tmp_path: Path, build_gu
     assert "/lib/x86_64-linux-gnu/libc.so.6" in maps.stdout and str(root) not in maps.stdout, maps.stdout
     bad = run_umlpy("run", "--root", str(tmp_path / "nope"), "--", "/bin/sh")
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1
+
+
+def test_rm_rf_no_preserve_root_finishes_and_changes_nothing(tmp_path: Path) -> None:
+    """`rm -rf --no-preserve-root /` in a small rootfs, with the host's /proc,
+    /dev and /sys bound in as always: it runs to the end; the rootfs, /dev
+    and /sys are as they were."""
+    if not os.path.exists("/usr/bin/dash") or not os.path.exists("/lib64/ld-linux-x86-64.so.2"):
+        pytest.skip("needs dash and the x86-64 loader")
+    import shutil
+
+    root = tmp_path / "rootfs"
+    _rootfs(root)
+    shutil.copy("/usr/bin/rm", root / "bin" / "rm")
+    (root / "usr" / "share").mkdir(parents=True)
+    for i in range(300):
+        (root / "usr" / "share" / f"f{i}").write_text(str(i))
+    before = _tree(root)
+    dev, sys_ = sorted(os.listdir("/dev")), sorted(os.listdir("/sys"))
+    r = run_umlpy("run", "--discard", "--timeout", "240", "--root", str(root), "--",
+                  "/bin/rm", "-rf", "--no-preserve-root", "/", timeout=300)
+    assert r.returncode == 1, r.stderr  # rm reports what it could not remove (/proc, /dev, /sys)
+    assert "Traceback" not in r.stderr and "internal error" not in r.stderr
+    assert "cannot remove '/usr/share/f1'" not in r.stderr  # the rootfs itself went, in the sandbox
+    assert _tree(root) == before
+    assert sorted(os.listdir("/dev")) == dev and sorted(os.listdir("/sys")) == sys_

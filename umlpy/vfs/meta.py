@@ -55,12 +55,27 @@ def _subtree(p: bytes, rel: bytes) -> bool:
     return not rel or p == rel or p.startswith(rel + b"/")
 
 
+def _parents(p: bytes) -> Iterator[bytes]:
+    """b"a/b/c" -> b"a/b", b"a", b"" (the layer root)."""
+    while p:
+        i = p.rfind(b"/")
+        p = p[:i] if i >= 0 else b""
+        yield p
+
+
 class MetaStore:
     """Whiteouts, opaque marks and fake metadata of one overlay."""
 
     def __init__(self, journal: bytes) -> None:
         self._path = journal
         self.whiteouts: set[bytes] = set()
+        # Index of the whiteouts by directory, so that "any below?" and "drop
+        # at and below" cost the depth, not the number of whiteouts (rm -rf
+        # of a big host tree makes hundreds of thousands of them):
+        # _below[d] counts whiteouts strictly below d; _kids[d] holds d's
+        # children that are whiteouts or have whiteouts below them.
+        self._below: dict[bytes, int] = {}
+        self._kids: dict[bytes, set[bytes]] = {}
         self.opaque: set[bytes] = set()
         self.fake: dict[bytes, FakeMeta] = {}
         if os.path.exists(journal):
@@ -89,9 +104,10 @@ class MetaStore:
         op = rec[0]
         p = _bin(str(rec[1]))
         if op == "W":
-            self.whiteouts.add(p)
+            self._wo_add(p)
         elif op == "w":
-            self.whiteouts = {w for w in self.whiteouts if not _subtree(w, p)}
+            for w in self._wo_subtree(p):
+                self._wo_remove(w)
         elif op == "O":
             self.opaque.add(p)
         elif op == "o":
@@ -119,13 +135,51 @@ class MetaStore:
 
     # --- whiteouts ---------------------------------------------------------------
 
+    def _wo_add(self, p: bytes) -> None:
+        if p in self.whiteouts:
+            return
+        self.whiteouts.add(p)
+        child = p
+        for a in _parents(p):
+            self._below[a] = self._below.get(a, 0) + 1
+            self._kids.setdefault(a, set()).add(child)
+            child = a
+
+    def _wo_remove(self, p: bytes) -> None:
+        self.whiteouts.discard(p)
+        child = p
+        for a in _parents(p):
+            n = self._below[a] - 1
+            if n:
+                self._below[a] = n
+            else:
+                del self._below[a]
+            if child not in self.whiteouts and child not in self._below:
+                kids = self._kids[a]
+                kids.discard(child)
+                if not kids:
+                    del self._kids[a]
+            child = a
+
+    def _wo_subtree(self, p: bytes) -> list[bytes]:
+        """The whiteouts at and below ``p``."""
+        out = [p] if p in self.whiteouts else []
+        stack = [p]
+        while stack:
+            for c in self._kids.get(stack.pop(), ()):
+                if c in self.whiteouts:
+                    out.append(c)
+                if c in self._below:
+                    stack.append(c)
+        return out
+
     def add_whiteout(self, rel: bytes) -> None:
         if rel not in self.whiteouts:
             self._log("W", _txt(rel))
 
     def drop_whiteouts(self, rel: bytes) -> None:
         """Forget whiteouts at and below ``rel``."""
-        if any(_subtree(w, rel) for w in self.whiteouts):
+        if rel in self.whiteouts or rel in self._below:
             self._log("w", _txt(rel))
 
     def hidden_by_whiteout(self, rel: bytes) -> bool:
@@ -136,7 +190,10 @@ class MetaStore:
         return rel in w or any(a in w for a in paths.ancestors(rel) if a)
 
     def whiteouts_below(self, rel: bytes) -> Iterator[bytes]:
-        return (w for w in self.whiteouts if _subtree(w, rel) and w != rel)
+        return (w for w in self._wo_subtree(rel) if w != rel)
+
+    def has_whiteouts_below(self, rel: bytes) -> bool:
+        return rel in self._below
 
     # --- opaque directories --------------------------------------------------------
 
@@ -174,6 +231,8 @@ class MetaStore:
 
     def clear(self) -> None:
         self.whiteouts.clear()
+        self._below.clear()
+        self._kids.clear()
         self.opaque.clear()
         self.fake.clear()
         self.compact()

@@ -464,7 +464,7 @@ class Vfs:
             return False
         if os.path.isdir(ov.upper_path(loc.rel)) and os.path.lexists(ov.lower_path(loc.rel)):
             return True
-        return next(iter(ov.meta.whiteouts_below(loc.rel)), None) is not None
+        return ov.meta.has_whiteouts_below(loc.rel)
 
     def listdir(self, guest: bytes) -> list[DirEntry]:
         """Entries of a canonical guest directory, merged, without hidden ones."""
