@@ -111,6 +111,8 @@ def build_parser(*, with_trace: bool = True) -> argparse.ArgumentParser:
                    help="writes beneath PATH go to the host directly (a read-write bind of PATH)")
     r.add_argument("--bind", action="append", default=[], metavar="HOST[:GUEST][:ro|rw|cow]",
                    help="show host path HOST at GUEST (default: same path, read-write)")
+    r.add_argument("--uid", type=int, metavar="N", help="the guest believes it is uid N (getuid, stat of your files)")
+    r.add_argument("--gid", type=int, metavar="N", help="the guest believes it is gid N")
     r.add_argument("--root", metavar="DIR", help="DIR is the guest's / (a rootfs, copy-on-write; PRoot's -r)")
     r.add_argument("--tmpfs", action="append", default=[], metavar="GUEST", help="an empty private directory at GUEST")
     r.add_argument("--hide", action="append", default=[], metavar="GUEST", help="GUEST does not exist for the guest")
@@ -325,7 +327,7 @@ def _write_reports(args: argparse.Namespace, result: RunResult) -> None:
 def _vfs_options(args: argparse.Namespace, argv: list[str], profile: Profile) -> VfsConfig:
     from umlpy import review
     from umlpy.profile import FileRule, plan_files, root_access
-    from umlpy.sandbox import new_state_dir, vfs_config
+    from umlpy.sandbox import DEFAULT_HOSTNAME, new_state_dir, vfs_config
     from umlpy.vfs import paths
     from umlpy.vfs.mounts import Access, BindSpec, parse_bind
 
@@ -365,7 +367,15 @@ def _vfs_options(args: argparse.Namespace, argv: list[str], profile: Profile) ->
         os.makedirs(state, mode=0o700, exist_ok=True)
     else:
         state = new_state_dir()
-    cfg = vfs_config(state, root=args.root or "/", read_only=args.read_only or root_access(profile) == "read-only",
+    for v in (args.uid, args.gid):
+        if v is not None and not 0 <= v < 2**32 - 1:
+            raise UmlpyError(f"umlpy: --uid/--gid: {v} is not a valid id", EXIT_USAGE)
+    # The hostname files follow uname under a virtual network (as /etc/hostname
+    # does on the host): the guest must not read the host's name back there.
+    net = args.net or profile.network
+    name = args.hostname or (None if net == "host" else DEFAULT_HOSTNAME)
+    synthetic = [("/etc/hostname", name.encode() + b"\n")] if name else []
+    cfg = vfs_config(state, root=args.root or "/", uid=args.uid, gid=args.gid, synthetic=synthetic, read_only=args.read_only or root_access(profile) == "read-only",
                      binds=binds, tmpfs=args.tmpfs, hide=hidden, fake_root=args.fake_root or profile.fake_root)
     review.save(cfg, argv)
     return cfg

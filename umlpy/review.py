@@ -35,6 +35,8 @@ def save(cfg: VfsConfig, argv: list[str]) -> None:
         "tmpfs": [os.fsdecode(t) for t in cfg.tmpfs],
         "hidden": [os.fsdecode(h) for h in cfg.hidden],
         "fake_root": cfg.fake_root,
+        "fake_uid": cfg.fake_uid,
+        "fake_gid": cfg.fake_gid,
     }
     with open(os.path.join(cfg.state_dir, CONFIG.encode()), "w") as f:
         json.dump(doc, f, indent=1)
@@ -74,6 +76,8 @@ def find(sid: str) -> Kept:
             tmpfs=tuple(os.fsencode(t) for t in doc["tmpfs"]),
             hidden=tuple(os.fsencode(h) for h in doc["hidden"]),
             fake_root=bool(doc["fake_root"]),
+            fake_uid=doc.get("fake_uid"),
+            fake_gid=doc.get("fake_gid"),
         )
     except FileNotFoundError:
         raise UmlpyError(f"umlpy: no sandbox {sid!r} (see 'umlpy list')", EXIT_UNKNOWN) from None

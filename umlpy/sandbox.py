@@ -403,7 +403,7 @@ class Sandbox:
             + tuple(cfg.handlers_override or ())
             + (meta.TRAPPED_WHEN_LIMITED if cfg.writable is not None and vfs is None else ())
             + (fs.TRAPPED if vfs is not None else ())
-            + (fs.FAKE_ROOT_TRAPPED if vfs is not None and vfs.config.fake_root else ())
+            + (fs.FAKE_ROOT_TRAPPED if vfs is not None and vfs.config.identity is not None else ())
             + tuple(sorted(injector.names if injector is not None else ()))
             + (("uname",) if hostname is not None else ()),
             native_rules=guard_rules,
@@ -607,6 +607,9 @@ def vfs_config(
     tmpfs: Sequence[str] = (),
     hide: Sequence[str] = (),
     fake_root: bool = False,
+    uid: int | None = None,
+    gid: int | None = None,
+    synthetic: Sequence[tuple[str, bytes]] = (),
 ) -> VfsConfig:
     """The usual guest filesystem: copy-on-write over the host's / (read-only
     with ``read_only``), the host's /proc and /dev (their existing nodes
@@ -627,6 +630,9 @@ def vfs_config(
         tmpfs=(b"/dev/shm", *(os.fsencode(t) for t in tmpfs)),
         hidden=tuple(os.fsencode(h) for h in hide),
         fake_root=fake_root,
+        fake_uid=uid,
+        fake_gid=gid,
+        synthetic=tuple((os.fsencode(g), data) for g, data in synthetic),
     )
 
 

@@ -308,3 +308,13 @@ def test_rm_rf_no_preserve_root_finishes_and_changes_nothing(tmp_path: Path) -> 
     assert "cannot remove '/usr/share/f1'" not in r.stderr  # the rootfs itself went, in the sandbox
     assert _tree(root) == before
     assert sorted(os.listdir("/dev")) == dev and sorted(os.listdir("/sys")) == sys_
+
+
+def test_uid_gid_and_the_hostname_file(tmp_path: Path) -> None:
+    r = _run(tmp_path, "id -u; id -g; touch mine; stat -c '%u %g' mine; cat /etc/hostname",
+             "--uid", "1234", "--gid", "99", "--hostname", "box")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == ["1234", "99", "1234 99", "box"]
+    assert not (tmp_path / "mine").exists()
+    bad = run_umlpy("run", "--uid", "-5", "--", "true")
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1

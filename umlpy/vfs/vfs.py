@@ -77,6 +77,17 @@ class VfsConfig:
     hidden: tuple[bytes, ...] = ()
     synthetic: tuple[tuple[bytes, bytes], ...] = ()  # (guest path, content)
     fake_root: bool = False
+    # The uid/gid the guest believes it has (--uid/--gid); fake_root means 0/0.
+    fake_uid: int | None = None
+    fake_gid: int | None = None
+
+    @property
+    def identity(self) -> tuple[int, int] | None:
+        """(uid, gid) shown to the guest instead of the real ones, or None."""
+        if self.fake_uid is None and self.fake_gid is None:
+            return (0, 0) if self.fake_root else None
+        real = (0, 0) if self.fake_root else (os.geteuid(), os.getegid())
+        return (real[0] if self.fake_uid is None else self.fake_uid, real[1] if self.fake_gid is None else self.fake_gid)
 
 
 @dataclass(frozen=True, slots=True)

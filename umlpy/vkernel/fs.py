@@ -438,12 +438,13 @@ def sys_lookup(k: Kernel, ctx: SyscallContext) -> Outcome:
     host = res.guest if res.node is not None and res.node.kind is NodeKind.MAGICLINK else res.host
     on_exit = None
     meta = c.vfs.meta_of(res) if res.node is not None else None
-    if meta is None and c.vfs.config.fake_root and res.node is not None:
-        meta = _NO_META  # still: the user's own files show as root's
+    ids = c.vfs.config.identity
+    if meta is None and ids is not None and res.node is not None:
+        meta = _NO_META  # still: the user's own files show as the fake identity's
     if meta is not None and name in _STATS:
-        on_exit = _fix_stat(ctx, ctx.args[_STATS[name]], meta, c.vfs.config.fake_root)
+        on_exit = _fix_stat(ctx, ctx.args[_STATS[name]], meta, ids)
     elif meta is not None and name == "statx":
-        on_exit = _fix_statx(ctx, ctx.args[4], meta, c.vfs.config.fake_root)
+        on_exit = _fix_statx(ctx, ctx.args[4], meta, ids)
     return _rewrite_path(c, path_idx, host, on_exit=on_exit)
 
 
@@ -493,8 +494,8 @@ def _lookup_on_ref(c: _Call, name: str, res: Resolved, flags: int) -> Outcome:
 
 def _stat_in_guest_terms(c: _Call, res: Resolved, name: str, data: bytes) -> bytes:
     meta = c.vfs.meta_of(res)
-    fake = c.vfs.config.fake_root
-    if name == "statfs" or (meta is None and not fake):
+    fake = c.vfs.config.identity
+    if name == "statfs" or (meta is None and fake is None):
         return data
     meta = meta or _NO_META
     raw = bytearray(data)
@@ -508,28 +509,30 @@ def _stat_in_guest_terms(c: _Call, res: Resolved, name: str, data: bytes) -> byt
     return bytes(raw)
 
 
-def _fix_stat(ctx: SyscallContext, buf: int, meta: FakeMeta, fake_root: bool) -> Callable[[int], int | None]:
+def _fix_stat(ctx: SyscallContext, buf: int, meta: FakeMeta, ids: tuple[int, int] | None
+              ) -> Callable[[int], int | None]:
     """Show the owner/mode overrides of a copied-up file in struct stat (x86-64)."""
 
     def fix(ret: int) -> None:
         if ret == 0:
             try:
                 mode, uid, gid = struct.unpack("<III", ctx.read(buf + 24, 12))
-                ctx.write(buf + 24, struct.pack("<III", *_apply_meta(meta, mode, uid, gid, fake_root)))
+                ctx.write(buf + 24, struct.pack("<III", *_apply_meta(meta, mode, uid, gid, ids)))
             except OSError:
                 pass
 
     return fix
 
 
-def _fix_statx(ctx: SyscallContext, buf: int, meta: FakeMeta, fake_root: bool) -> Callable[[int], int | None]:
+def _fix_statx(ctx: SyscallContext, buf: int, meta: FakeMeta, ids: tuple[int, int] | None
+               ) -> Callable[[int], int | None]:
     """The same for struct statx (uid, gid at 20; 16-bit mode at 28)."""
 
     def fix(ret: int) -> None:
         if ret == 0:
             try:
                 uid, gid, mode = struct.unpack("<IIH", ctx.read(buf + 20, 10))
-                m, u, g = _apply_meta(meta, mode, uid, gid, fake_root)
+                m, u, g = _apply_meta(meta, mode, uid, gid, ids)
                 ctx.write(buf + 20, struct.pack("<IIH", u, g, m & 0xFFFF))
             except OSError:
                 pass
@@ -537,14 +540,16 @@ def _fix_statx(ctx: SyscallContext, buf: int, meta: FakeMeta, fake_root: bool) -
     return fix
 
 
-def _apply_meta(meta: FakeMeta, mode: int, uid: int, gid: int, fake_root: bool = False) -> tuple[int, int, int]:
+def _apply_meta(meta: FakeMeta, mode: int, uid: int, gid: int, ids: tuple[int, int] | None = None
+                ) -> tuple[int, int, int]:
+    """Owner/mode overrides, then the fake identity: as PRoot -0 shows them,
+    what the user really owns is owned by whoever the guest believes it is."""
     if meta.mode is not None:
         mode = (mode & ~0o7777) | (meta.mode & 0o7777)
-    uid, gid = uid if meta.uid is None else meta.uid, gid if meta.gid is None else meta.gid
-    if fake_root:  # as PRoot -0 shows them: what the user owns, root owns
-        uid = 0 if uid == _EUID else uid
-        gid = 0 if gid == _EGID else gid
-    return mode, uid, gid
+    if ids is not None:
+        uid = ids[0] if uid == _EUID else uid
+        gid = ids[1] if gid == _EGID else gid
+    return mode, uid if meta.uid is None else meta.uid, gid if meta.gid is None else meta.gid
 
 
 _EUID, _EGID = os.geteuid(), os.getegid()
@@ -1232,19 +1237,25 @@ def _read_argv(ctx: SyscallContext, ptr: int) -> list[int]:
 
 
 def sys_fake_id(k: Kernel, ctx: SyscallContext) -> Outcome:
-    """Under --fake-root the guest is uid/gid 0 and its set*id calls succeed
-    without effect (as PRoot -0 does); the host credentials never change."""
+    """Under --fake-root (or --uid/--gid) the guest sees the fake identity and
+    its set*id calls succeed without effect (as PRoot -0 does); the host
+    credentials never change."""
     vfs = k.vfs
-    if vfs is None or not vfs.config.fake_root:
+    ids = vfs.config.identity if vfs is not None else None
+    if ids is None:
         return PASS
     name = k.name_of(ctx.nr)
+    if not name.startswith("get"):
+        return Emulate(0)
+    value = ids[0] if "uid" in name else ids[1]
     if name in ("getresuid", "getresgid"):
         try:
             for i in range(3):
-                ctx.write(ctx.args[i], b"\0\0\0\0")
+                ctx.write(ctx.args[i], struct.pack("<I", value))
         except OSError:
             raise GuestError(errno.EFAULT) from None
-    return Emulate(0)
+        return Emulate(0)
+    return Emulate(value)
 
 
 FAKE_ROOT_HANDLERS = {
