@@ -318,3 +318,22 @@ def test_uid_gid_and_the_hostname_file(tmp_path: Path) -> None:
     assert not (tmp_path / "mine").exists()
     bad = run_umlpy("run", "--uid", "-5", "--", "true")
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize("landlock", [True, False], ids=["landlock", "tracer-alone"])
+def test_namespace_changes_race_a_symlink_swap(tmp_path: Path, build_guest, landlock: bool) -> None:  # type: ignore[no-untyped-def]
+    """mkdir/rename/symlink/mknod/rmdir/unlink under a directory that another
+    thread keeps exchanging with a symlink to a host directory: they are
+    done by the tracer in a parent reached without following symlinks, so
+    the host directory stays empty even without the Landlock backstop."""
+    target = tmp_path / "target"
+    target.mkdir()
+    work = tmp_path / "work"
+    work.mkdir()
+    exe = build_guest("escape_vfs_ns_race")
+    opts = ["--cpu", "spread"] + ([] if landlock else ["--no-landlock"])
+    r = run_umlpy("run", "-q", "--discard", *opts, "--", str(exe), str(target), "3000", cwd=work, timeout=240)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("ok="), r.stdout
+    assert list(target.iterdir()) == []
+    assert sorted(p.name for p in work.iterdir()) == []

@@ -359,6 +359,17 @@ def at_empty(nr: int, fd: int, size: int, *extra: int) -> bytes:
 NR_NEWFSTATAT, NR_STATX, NR_READLINKAT, NR_FSTATFS, NR_FACCESSAT2 = 262, 332, 267, 138, 439
 
 
+NR_RENAMEAT2 = 316
+
+
+def renameat2(olddirfd: int, old: bytes, newdirfd: int, new: bytes, flags: int) -> None:
+    """renameat2(2); raises OSError."""
+    r = _syscall(ctypes.c_long(NR_RENAMEAT2), ctypes.c_long(olddirfd), ctypes.c_char_p(old),
+                 ctypes.c_long(newdirfd), ctypes.c_char_p(new), ctypes.c_uint(flags))
+    if r == -1:
+        _raise("renameat2")
+
+
 def access_at_empty(fd: int, mode: int, flags: int) -> None:
     """faccessat2(fd, "", mode, AT_EMPTY_PATH | flags); raises OSError."""
     r = _syscall(ctypes.c_long(NR_FACCESSAT2), ctypes.c_long(fd), _EMPTY, ctypes.c_int(mode),

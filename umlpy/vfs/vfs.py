@@ -386,6 +386,20 @@ class Vfs:
             roots = self._writable_roots = tuple(self.writable_hosts())
         return any(paths.is_within(host, r) for r in roots)
 
+    def open_parent_beneath(self, host: bytes) -> tuple[int, bytes] | None:
+        """(fd of the directory holding ``host``, reached from the writable root
+        it lies in without following any symlink; the last name), or None when
+        ``host`` is not beneath a writable root.  Raises VfsError."""
+        for root in self.writable_hosts():
+            if not paths.is_within(host, root) or host == root:
+                continue
+            parent, name = paths.split(b"/" + paths.relative_to(host, root))
+            try:
+                return hostio.open_dir_beneath(root, parent[1:]), name
+            except OSError as e:
+                raise from_oserror(e) from None
+        return None
+
     def open_beneath(self, host: bytes) -> int:
         """An ``O_PATH`` fd of ``host``, a path :meth:`prepare_write` returned,
         reached from the writable root it lies in without following any

@@ -617,18 +617,87 @@ def _prepare(c: _Call, res: Resolved, intent: WriteIntent) -> bytes | None:
     return _vfs_errors(lambda: c.vfs.prepare_write(res, intent))
 
 
-def _create(c: _Call, dirfd_idx: int | None, path_idx: int, intent: WriteIntent) -> Outcome:
+def _create(c: _Call, dirfd_idx: int | None, path_idx: int, intent: WriteIntent,
+            make: Callable[[int, bytes], None] | None = None) -> Outcome:
     res = c.resolve(dirfd_idx, path_idx, _CREATE)
     if res.node is not None:
         raise GuestError(errno.EEXIST)
     if intent is not W.MKDIR and (res.trailing_slash or res.must_be_dir):
         raise GuestError(errno.ENOENT)
-    return _rewrite_path(c, path_idx, _prepare(c, res, intent), on_exit=_settled(c))
+    host = _prepare(c, res, intent)
+    if host is not None and make is not None:
+        done = _in_parent(c, host, make)
+        if done is not None:
+            return done
+    return _rewrite_path(c, path_idx, host, on_exit=_settled(c))
+
+
+def _in_parent(c: _Call, host: bytes, op: Callable[[int, bytes], None]) -> Outcome | None:
+    """Do a namespace change in the guest's writable layer in the tracer: in
+    ``host``'s parent directory reached without following symlinks, with the
+    guest's umask.  Handing the kernel the path instead would let a second
+    guest thread swap a directory on it for a symlink during the call (only
+    Landlock would then stop a write outside).  None: not in a writable
+    layer, let the kernel do it by path."""
+    try:
+        got = c.vfs.open_parent_beneath(host)
+    except VfsError as e:
+        raise GuestError(e.errno, str(e)) from None
+    if got is None:
+        return None
+    dfd, name = got
+    old = os.umask(_umask_of(c.ctx.tid))
+    try:
+        op(dfd, name)
+    except OSError as e:
+        return Emulate(-(e.errno or errno.EIO))
+    finally:
+        os.umask(old)
+        os.close(dfd)
+        c.vfs.invalidate()
+    return Emulate(0)
+
+
+def _in_parents(c: _Call, ho: bytes, hn: bytes, op: Callable[[int, bytes, int, bytes], None]) -> Outcome | None:
+    """:func:`_in_parent` for calls naming two paths (rename, link)."""
+    try:
+        a = c.vfs.open_parent_beneath(ho)
+        if a is None:
+            return None
+        b = c.vfs.open_parent_beneath(hn)
+    except VfsError as e:
+        raise GuestError(e.errno, str(e)) from None
+    try:
+        if b is None:
+            return None
+        try:
+            op(a[0], a[1], b[0], b[1])
+        except OSError as e:
+            return Emulate(-(e.errno or errno.EIO))
+        finally:
+            os.close(b[0])
+            c.vfs.invalidate()
+        return Emulate(0)
+    finally:
+        os.close(a[0])
+
+
+def _umask_of(tid: int) -> int:
+    try:
+        with open(f"/proc/{tid}/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0o022
 
 
 def sys_mkdir(k: Kernel, ctx: SyscallContext) -> Outcome:
     at = k.name_of(ctx.nr) == "mkdirat"
-    return _create(_call(k, ctx), 0 if at else None, 1 if at else 0, W.MKDIR)
+    mode = ctx.args[2 if at else 1] & 0o7777
+    return _create(_call(k, ctx), 0 if at else None, 1 if at else 0, W.MKDIR,
+                   lambda dfd, name: os.mkdir(name, mode, dir_fd=dfd))
 
 
 def sys_mknod(k: Kernel, ctx: SyscallContext) -> Outcome:
@@ -636,7 +705,11 @@ def sys_mknod(k: Kernel, ctx: SyscallContext) -> Outcome:
     kind = stat.S_IFMT(ctx.args[2 if at else 1] & 0xFFFFFFFF)
     if kind in (stat.S_IFCHR, stat.S_IFBLK):
         return Deny(errno.EPERM, "device nodes would open raw host devices")
-    return _create(_call(k, ctx), 0 if at else None, 1 if at else 0, W.CREATE)
+    mode = ctx.args[2 if at else 1] & 0xFFFFFFFF
+    if not stat.S_IFMT(mode):
+        mode |= stat.S_IFREG
+    return _create(_call(k, ctx), 0 if at else None, 1 if at else 0, W.CREATE,
+                   lambda dfd, name: os.mknod(name, mode & (0o170000 | 0o7777), dir_fd=dfd))
 
 
 def sys_symlink(k: Kernel, ctx: SyscallContext) -> Outcome:
@@ -647,8 +720,10 @@ def sys_symlink(k: Kernel, ctx: SyscallContext) -> Outcome:
     assert target is not None
     if not target:
         raise GuestError(errno.ENOENT)
-    out = _create(c, 1 if at else None, 2 if at else 1, W.CREATE)
-    assert isinstance(out, Rewrite)
+    out = _create(c, 1 if at else None, 2 if at else 1, W.CREATE,
+                  lambda dfd, name: os.symlink(target, name, dir_fd=dfd))
+    if not isinstance(out, Rewrite):
+        return out  # done by the tracer
     # The kernel must read our copy of the target too.
     return Rewrite(((0, c.place(target + b"\0")), *out.args), out.on_exit)
 
@@ -664,6 +739,13 @@ def _remove(c: _Call, dirfd_idx: int | None, path_idx: int, intent: WriteIntent)
     host = _prepare(c, res, intent)
     if host is None:
         return Emulate(0)  # a whiteout was all it took
+    rm: Callable[[int, bytes], None] = (
+        (lambda dfd, name: os.rmdir(name, dir_fd=dfd)) if intent is W.RMDIR
+        else (lambda dfd, name: os.unlink(name, dir_fd=dfd))
+    )
+    done = _in_parent(c, host, rm)
+    if done is not None:
+        return done
     return _rewrite_path(c, path_idx, host, on_exit=_settled(c))
 
 
@@ -710,6 +792,9 @@ def sys_rename(k: Kernel, ctx: SyscallContext) -> Outcome:
         )
     except VfsError as e:
         raise GuestError(e.errno, str(e)) from None
+    done = _in_parents(c, ho, hn, lambda od_, on, nd_, nn: _ffi.renameat2(od_, on, nd_, nn, flags))
+    if done is not None:
+        return done
     return Rewrite(((op, c.place(ho + b"\0")), (np_, c.place(hn + b"\0"))), _settled(c))
 
 
@@ -737,6 +822,11 @@ def sys_link(k: Kernel, ctx: SyscallContext) -> Outcome:
     hn = _prepare(c, new, W.CREATE)
     if ho is None or hn is None:
         raise GuestError(errno.ENOENT)
+    follow = bool(flags & AT_SYMLINK_FOLLOW)
+    done = _in_parents(c, ho, hn, lambda od_, on, nd_, nn: os.link(on, nn, src_dir_fd=od_, dst_dir_fd=nd_,
+                                                                      follow_symlinks=follow))
+    if done is not None:
+        return done
     return Rewrite(((op, c.place(ho + b"\0")), (np_, c.place(hn + b"\0")), *(((4, flags),) if at else ())),
                    _settled(c))
 
@@ -748,7 +838,23 @@ def sys_truncate(k: Kernel, ctx: SyscallContext) -> Outcome:
         raise GuestError(errno.EISDIR)
     if _kernel_write_refused(res):
         return Deny(errno.EACCES, f"truncate of {res.guest!r}")
-    return _rewrite_path(c, 0, _prepare(c, res, W.WRITE))
+    host = _prepare(c, res, W.WRITE)
+    if host is not None:
+        length = ctx.args[1]
+        if length >= 1 << 63:
+            raise GuestError(errno.EINVAL)
+
+        def cut(dfd: int, name: bytes) -> None:
+            fd = os.open(name, os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dfd)
+            try:
+                os.ftruncate(fd, length)
+            finally:
+                os.close(fd)
+
+        done = _in_parent(c, host, cut)
+        if done is not None:
+            return done
+    return _rewrite_path(c, 0, host)
 
 
 # -- metadata -------------------------------------------------------------------------
