@@ -337,3 +337,8 @@ def test_namespace_changes_race_a_symlink_swap(tmp_path: Path, build_guest, land
     assert r.stdout.startswith("ok="), r.stdout
     assert list(target.iterdir()) == []
     assert sorted(p.name for p in work.iterdir()) == []
+
+
+def test_null_path_with_at_empty_path_is_the_fd(tmp_path: Path, build_guest) -> None:  # type: ignore[no-untyped-def]
+    r = run_umlpy("run", "-q", "--", str(build_guest("null_path_stat")), cwd=tmp_path)
+    assert (r.returncode, r.stdout) == (0, "r=0 size>0=1\n"), r.stderr

@@ -426,8 +426,9 @@ def sys_lookup(k: Kernel, ctx: SyscallContext) -> Outcome:
     rf = _at_flags(flags, follow_default=follow)
     if name == "chdir":
         rf |= ResolveFlag.DIRECTORY
-    raw = c.path(path_idx)
-    assert raw is not None
+    raw = c.path(path_idx, allow_null=bool(flags & AT_EMPTY_PATH))
+    if raw is None:
+        return PASS  # NULL with AT_EMPTY_PATH (Linux >= 6.11): the fd itself; a register, not memory
     if not raw and flags & AT_EMPTY_PATH:
         # The fd itself; the empty string still goes through the scratch
         # region, or a racing thread could turn it into a path.
@@ -890,9 +891,8 @@ def sys_meta(k: Kernel, ctx: SyscallContext) -> Outcome:
     if name == "utimensat" and ctx.args[1] == 0:
         return _fd_meta(c, name, s32(ctx.args[0]))  # futimens(fd)
     flags = ctx.args[flags_idx] & 0xFFFFFFFF if flags_idx is not None else 0
-    raw = c.path(path_idx)
-    assert raw is not None
-    if not raw and flags & AT_EMPTY_PATH:
+    raw = c.path(path_idx, allow_null=bool(flags & AT_EMPTY_PATH))
+    if raw is None or (not raw and flags & AT_EMPTY_PATH):
         return _fd_meta(c, name, s32(ctx.args[0]))
     res = c.resolve(dirfd_idx, path_idx, _at_flags(flags, follow_default=follow), path=raw)
     if intent is W.UTIMES and _times_are_now(ctx, name):
@@ -1242,8 +1242,9 @@ def sys_exec(k: Kernel, ctx: SyscallContext) -> Outcome:
     at = k.name_of(ctx.nr) == "execveat"
     path_idx, argv_idx, envp_idx = (1, 2, 3) if at else (0, 1, 2)
     flags = ctx.args[4] & 0xFFFFFFFF if at else 0
-    raw = c.path(path_idx)
-    assert raw is not None
+    raw = c.path(path_idx, allow_null=bool(flags & AT_EMPTY_PATH))
+    if raw is None:
+        return PASS  # execveat(fd, NULL, ..., AT_EMPTY_PATH): the fd is the program
     if not raw and flags & AT_EMPTY_PATH:
         return Rewrite(((path_idx, c.place(b"\0")),))  # fexecve: the fd is the program
     res = c.resolve(0 if at else None, path_idx, _at_flags(flags), path=raw)
