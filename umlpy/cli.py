@@ -109,6 +109,8 @@ def build_parser(*, with_trace: bool = True) -> argparse.ArgumentParser:
     r.add_argument("--read-only", action="store_true", help="the guest's / is read-only (EROFS) instead of copy-on-write")
     r.add_argument("--write", action="append", default=[], metavar="PATH",
                    help="writes beneath PATH go to the host directly (a read-write bind of PATH)")
+    r.add_argument("--overlay", action="append", default=[], metavar="HOST[:GUEST]",
+                   help="show HOST at GUEST copy-on-write: the guest's changes to it stay in the sandbox")
     r.add_argument("--bind", action="append", default=[], metavar="HOST[:GUEST][:ro|rw|cow]",
                    help="show host path HOST at GUEST (default: same path, read-write)")
     r.add_argument("--uid", type=int, metavar="N", help="the guest believes it is uid N (getuid, stat of your files)")
@@ -332,11 +334,13 @@ def _vfs_options(args: argparse.Namespace, argv: list[str], profile: Profile) ->
     from umlpy.vfs.mounts import Access, BindSpec, parse_bind
 
     binds = []
-    for spec in args.bind:
+    for spec, cow in [(b, False) for b in args.bind] + [(o, True) for o in args.overlay]:
         try:
             b = parse_bind(spec)
+            if cow:
+                b = BindSpec(b.host, b.guest, Access.COW)
         except ValueError as e:
-            raise UmlpyError(f"umlpy: --bind: {e}", EXIT_USAGE) from None
+            raise UmlpyError(f"umlpy: {'--overlay' if cow else '--bind'}: {e}", EXIT_USAGE) from None
         if not os.path.exists(b.host):
             raise UmlpyError(f"umlpy: --bind {spec}: No such file or directory", EXIT_USAGE)
         binds.append(b)

@@ -342,3 +342,16 @@ def test_namespace_changes_race_a_symlink_swap(tmp_path: Path, build_guest, land
 def test_null_path_with_at_empty_path_is_the_fd(tmp_path: Path, build_guest) -> None:  # type: ignore[no-untyped-def]
     r = run_umlpy("run", "-q", "--", str(build_guest("null_path_stat")), cwd=tmp_path)
     assert (r.returncode, r.stdout) == (0, "r=0 size>0=1\n"), r.stderr
+
+
+def test_overlay_of_a_host_tree_is_reviewed_like_the_root(tmp_path: Path) -> None:
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    (tree / "f").write_text("base\n")
+    r = _run(tmp_path, "echo new > /mnt/t/f && echo g > /mnt/t/g && cat /mnt/t/f", "--overlay", f"{tree}:/mnt/t")
+    assert (r.returncode, r.stdout) == (0, "new\n"), r.stderr
+    assert (tree / "f").read_text() == "base\n" and not (tree / "g").exists()
+    d = run_umlpy("diff", str(_state(tmp_path)))
+    assert sorted(ln.split()[:2] for ln in d.stdout.splitlines()) == [["A", "/mnt/t/g"], ["M", "/mnt/t/f"]]
+    assert run_umlpy("commit", str(_state(tmp_path))).returncode == 0
+    assert (tree / "f").read_text() == "new\n" and (tree / "g").read_text() == "g\n"
