@@ -452,18 +452,25 @@ def _summary(result: RunResult) -> None:
         sys.stderr.write("\n".join(lines) + "\n")
 
 
+def _audited(result: RunResult) -> list[dict[str, object]]:
+    """What an audit must allow: the changes left, and every path written on
+    the way (temporary files leave no change but still need a writable place)."""
+    written: list[dict[str, object]] = [{"path": p} for p in result.written]
+    return [*result.changes, *written]
+
+
 def _audit(args: argparse.Namespace, argv: list[str], result: RunResult) -> None:
     from umlpy.profile import audit_profile, audit_rules
 
     if args.write_profile:
         try:
             with open(args.write_profile, "w") as f:
-                f.write(audit_profile(result.changes, result.connections, argv))
+                f.write(audit_profile(_audited(result), result.connections, argv))
         except OSError as e:
             sys.stderr.write(f"umlpy: cannot write profile {args.write_profile}: {e.strerror}\n")
             return
     if not args.quiet:
-        rules = audit_rules(result.changes, result.connections)
+        rules = audit_rules(_audited(result), result.connections)
         shown = ", ".join(rules) if rules else "nothing beyond strict"
         where = f" (written to {args.write_profile})" if args.write_profile else ""
         sys.stderr.write(f"umlpy: audit: the strict profile would need: {shown}{where}\n")

@@ -166,6 +166,8 @@ class RunResult:
     processes_dropped: int = 0  # beyond umlpy.vkernel.proctree.MAX_PROCESSES
     # Hidden paths the guest reached for: pid, path (as asked), hidden (the rule's path), count
     secrets: list[dict[str, object]] = field(default_factory=list)
+    # guest paths written or tried, transient files included (for --audit); bounded
+    written: list[str] = field(default_factory=list)
     # Calls a profile's "log syscall" rule matched: tid, syscall, path, rule
     logged: list[dict[str, object]] = field(default_factory=list)
     profile: str | None = None  # the profile's name, if the caller says (the CLI does)
@@ -471,6 +473,7 @@ class Sandbox:
             if lock is not None:
                 os.close(lock)
         duration = time.monotonic() - t0
+        written = sorted(os.fsdecode(p) for p in vfs.written) if vfs is not None else []
         changes = _changes(vfs) if vfs is not None else []
         exec_err = spawned.exec_errno()
         if exec_err is not None:
@@ -506,6 +509,7 @@ class Sandbox:
             connections=kernel._vnet.log.to_json() if kernel._vnet is not None else [],
             state_dir=os.fsdecode(vfs.state_dir) if vfs is not None else None,
             changes=changes,
+            written=written,
             processes=kernel.tree.to_json(),
             processes_dropped=kernel.tree.dropped,
             secrets=[{"pid": pid, "path": asked, "hidden": hidden, "count": n}

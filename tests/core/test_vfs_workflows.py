@@ -117,3 +117,54 @@ def test_pip_installs_a_local_wheel_into_a_venv(tmp_path: Path) -> None:
     out = subprocess.run([str(tmp_path / "venv" / "bin" / "python"), "-c", "import umlpydemo; print(umlpydemo.GREETING)"],
                          capture_output=True, text=True, check=True)
     assert out.stdout == "hello from the wheel\n"
+
+
+def _audit_round_trip(tmp_path: Path, script: str) -> None:
+    """--audit writes the smallest profile over `strict` that lets ``script``
+    run; strict alone refuses it; the written profile runs it (copy-on-write:
+    the host is unchanged either way)."""
+    env = dict(os.environ, XDG_STATE_HOME=str(tmp_path / "state-home"))
+    prof = tmp_path / "audited.toml"
+    r = run_umlpy("run", "--audit", "--discard", "--write-profile", str(prof), "--", "sh", "-c", script,
+                  cwd=tmp_path, env=env, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert 'extends = "strict"' in prof.read_text()
+    r = run_umlpy("run", "-q", "--discard", "--profile", "strict", "--", "sh", "-c", script, cwd=tmp_path, env=env,
+                  timeout=300)
+    assert r.returncode != 0
+    r = run_umlpy("run", "-q", "--discard", "--profile", str(prof), "--", "sh", "-c", script, cwd=tmp_path, env=env,
+                  timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert not any(n in os.listdir(tmp_path) for n in ("clone", "venv", "stage"))
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
+def test_audit_round_trip_git(tmp_path: Path) -> None:
+    origin = tmp_path / "origin"
+    origin.mkdir()
+    env = dict(os.environ, GIT_AUTHOR_NAME="a", GIT_AUTHOR_EMAIL="a@b", GIT_COMMITTER_NAME="a",
+               GIT_COMMITTER_EMAIL="a@b")
+    for cmd in (["git", "init", "-q"], ["sh", "-c", "echo one > f"], ["git", "add", "-A"],
+                ["git", "commit", "-qm", "first"]):
+        subprocess.run(cmd, cwd=origin, check=True, env=env)
+    _audit_round_trip(tmp_path, "git clone -q origin clone && test -f clone/f")
+
+
+@pytest.mark.skipif(shutil.which("make") is None or shutil.which("gcc") is None, reason="needs make and gcc")
+def test_audit_round_trip_make(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "hello.c").write_text('int main(void){return 0;}\n')
+    (src / "Makefile").write_text("hello: hello.c\n\tgcc -o $@ $<\ninstall: hello\n\tinstall -D hello $(DESTDIR)/bin/hello\n")
+    _audit_round_trip(tmp_path, "make -s -C src install DESTDIR=$PWD/stage && stage/bin/hello")
+
+
+def test_audit_round_trip_pip_wheel(tmp_path: Path) -> None:
+    py = "/usr/bin/python3"
+    if subprocess.run([py, "-c", "import ensurepip, venv"], check=False).returncode != 0:
+        pytest.skip("Debian's python3 without venv/ensurepip")
+    dist = tmp_path / "dist"
+    dist.mkdir()
+    whl = _wheel(dist)
+    _audit_round_trip(tmp_path, f"{py} -m venv venv && venv/bin/pip install -q --no-index {whl} && "
+                                "venv/bin/python -c 'import umlpydemo'")

@@ -165,6 +165,10 @@ class Vfs:
             self.mounts.hide(h)
         self._secrets = tuple(paths.normalize(h) for h in config.hidden)
         self.on_hidden: Callable[[bytes, bytes], None] | None = None
+        # Guest paths the guest wrote or tried to write, transient ones
+        # included (a compiler's /tmp files leave no change behind): what
+        # an audit must allow.  Bounded.
+        self.written: set[bytes] = set()
         self._hit: bytes | None = None  # the hidden path the walk in progress met
         for m in self.mounts.mounts:
             if m.kind in (MountKind.ROOT, MountKind.BIND) and paths.is_within(state, m.host):
@@ -323,9 +327,14 @@ class Vfs:
             raise VfsError(errno.EROFS)
         return self.overlays.get(res.mount.guest)
 
+    def _note_written(self, guest: bytes) -> None:
+        if len(self.written) < 50_000:
+            self.written.add(guest)
+
     def prepare_write(self, res: Resolved, intent: WriteIntent) -> bytes | None:
         """The host path for a write-intent syscall on ``res`` (after copy-up and
         bookkeeping), or None if the vfs completed it (emulate success)."""
+        self._note_written(res.guest)
         if not res.rel and res.mount.kind is not MountKind.ROOT and intent in (WriteIntent.UNLINK, WriteIntent.RMDIR):
             raise VfsError(errno.EBUSY, "mount point")
         ov = self._writable(res)
@@ -340,6 +349,8 @@ class Vfs:
     def prepare_rename(
         self, old: Resolved, new: Resolved, *, noreplace: bool = False, exchange: bool = False
     ) -> tuple[bytes, bytes]:
+        self._note_written(old.guest)
+        self._note_written(new.guest)
         if old.mount != new.mount:
             raise VfsError(errno.EXDEV)
         if not old.rel or not new.rel:
@@ -357,6 +368,7 @@ class Vfs:
     def prepare_dir(self, res: Resolved) -> bytes:
         """A directory the host kernel may create unnamed files in (O_TMPFILE):
         copied up in a copy-on-write mount."""
+        self._note_written(res.guest)
         ov = self._writable(res)
         if ov is None:
             return res.host if res.host is not None else Location(res.mount, res.rel).host
@@ -431,6 +443,7 @@ class Vfs:
         return res if res.guest == guest and res.node is not None else None
 
     def fake_chown(self, res: Resolved, uid: int, gid: int) -> None:
+        self._note_written(res.guest)
         ov = self._writable(res)
         if ov is None:
             raise VfsError(errno.EPERM, "fake ownership only on copy-on-write mounts")
@@ -438,6 +451,7 @@ class Vfs:
         self.invalidate()
 
     def fake_chmod(self, res: Resolved, mode: int) -> None:
+        self._note_written(res.guest)
         ov = self._writable(res)
         if ov is None:
             raise VfsError(errno.EPERM, "fake modes only on copy-on-write mounts")
