@@ -48,6 +48,20 @@ def run_umlpy(*args: str, timeout: float = 120, **kw: object) -> subprocess.Comp
     )
 
 
+def tree_snapshot(root: Path) -> dict[str, bytes | None]:
+    """Every entry below ``root``: file contents (symlink targets), None for directories.
+
+    Two snapshots are equal iff the tree is unchanged, for "the host is untouched" checks."""
+    out: dict[str, bytes | None] = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for d in dirnames:
+            out[os.path.relpath(os.path.join(dirpath, d), root)] = None
+        for f in filenames:
+            p = os.path.join(dirpath, f)
+            out[os.path.relpath(p, root)] = os.readlink(p).encode() if os.path.islink(p) else Path(p).read_bytes()
+    return out
+
+
 def run_native(argv: list[str], timeout: float = 120, **kw: object) -> subprocess.CompletedProcess[str]:
     return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False, **kw)  # type: ignore[call-overload]
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 
 from umlpy.sandbox import UmlpyError, in_use, state_home
 from umlpy.vfs import paths
-from umlpy.vfs.changes import Change, ChangeKind, CommitResult
+from umlpy.vfs.changes import Change, ChangeKind, CommitResult, make_removable
 from umlpy.vfs.mounts import Access, BindSpec
 from umlpy.vfs.vfs import Vfs, VfsConfig
 
@@ -154,11 +154,7 @@ def discard(k: Kept) -> None:
 
 
 def remove(path: str) -> None:
-    for dirpath, dirnames, _ in os.walk(path):
-        for d in dirnames:
-            p = os.path.join(dirpath, d)
-            if not os.path.islink(p):
-                os.chmod(p, 0o700)
+    make_removable(path)
     shutil.rmtree(path, ignore_errors=True)
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import GUESTS, run_umlpy
+from tests.conftest import GUESTS, run_umlpy, tree_snapshot
 from umlpy import Sandbox, SandboxConfig
 from umlpy.sandbox import RunResult, new_state_dir, vfs_config
 from umlpy.vfs.mounts import Access, BindSpec
@@ -33,14 +33,6 @@ X = "/usr/local/bin/umlpy-test-x"
 CRON = "/etc/cron.d/umlpy-test-evil"
 
 
-def _tree(root: Path) -> dict[str, bytes | None]:
-    out: dict[str, bytes | None] = {}
-    for dirpath, dirnames, filenames in os.walk(root):
-        for d in dirnames:
-            out[os.path.relpath(os.path.join(dirpath, d), root)] = None
-        for f in filenames:
-            out[os.path.relpath(os.path.join(dirpath, f), root)] = Path(dirpath, f).read_bytes()
-    return out
 
 
 @pytest.fixture
@@ -89,7 +81,7 @@ def test_dangerous_installer_is_contained_reported_and_partly_committed(tmp_path
     prof = tmp_path / "installer.toml"
     prof.write_text('extends = "default"\nfake-root = true  # as with sudo\nrules = ["log syscall execve"]\n')
     env = dict(os.environ, HOME=str(home), XDG_STATE_HOME=str(tmp_path / "state"))
-    before = _tree(home)
+    before = tree_snapshot(home)
     report, page = tmp_path / "r.json", tmp_path / "r.html"
     r = run_umlpy("run", "--profile", str(prof), "--report", str(report), "--report-html", str(page),
                   "--", "sh", str(INSTALLER), str(port), env=env, cwd=tmp_path)
@@ -97,7 +89,7 @@ def test_dangerous_installer_is_contained_reported_and_partly_committed(tmp_path
     assert r.stdout.splitlines() == ["upload failed: Connection refused", "install done"]
 
     # The host is unchanged, and nothing reached the "attacker".
-    assert _tree(home) == before
+    assert tree_snapshot(home) == before
     assert not os.path.lexists(X) and not os.path.lexists(CRON)
     with pytest.raises(BlockingIOError):
         server.accept()

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_umlpy
+from tests.conftest import run_umlpy, tree_snapshot
 
 pytestmark = pytest.mark.usefixtures("traceable")
 
@@ -26,15 +26,6 @@ def _run(tmp_path: Path, script: str, *opts: str) -> subprocess.CompletedProcess
     return run_umlpy("run", "-q", "--state-dir", str(_state(tmp_path)), *opts, "--", "sh", "-c", script, cwd=tmp_path)
 
 
-def _tree(root: Path) -> dict[str, bytes | None]:
-    out: dict[str, bytes | None] = {}
-    for dirpath, dirnames, filenames in os.walk(root):
-        for d in dirnames:
-            out[os.path.relpath(os.path.join(dirpath, d), root)] = None
-        for f in filenames:
-            p = os.path.join(dirpath, f)
-            out[os.path.relpath(p, root)] = Path(p).read_bytes() if not os.path.islink(p) else os.readlink(p).encode()
-    return out
 
 
 @pytest.fixture
@@ -50,7 +41,7 @@ def host_tree(tmp_path: Path) -> Path:
 
 
 def test_writes_land_in_the_overlay_and_the_host_is_unchanged(tmp_path: Path, host_tree: Path) -> None:
-    before = _tree(host_tree)
+    before = tree_snapshot(host_tree)
     script = (
         "set -e; cd h; echo new >> edit; echo created > new; rm gone; mkdir -p made/x; mv sub moved; "
         "ln -s new newlink; chmod 600 keep; touch -d 2001-01-01 keep; "
@@ -63,7 +54,7 @@ def test_writes_land_in_the_overlay_and_the_host_is_unchanged(tmp_path: Path, ho
         "edit", "keep", "link", "made", "moved", "new", "newlink",
         "deep", "new", "keep", f"{host_tree}", f"{host_tree}/made/x", f"{host_tree}/made/x", "",
     ]
-    assert _tree(host_tree) == before
+    assert tree_snapshot(host_tree) == before
     assert (host_tree / "keep").stat().st_mode & 0o777 != 0o600
 
 
@@ -299,14 +290,14 @@ def test_rm_rf_no_preserve_root_finishes_and_changes_nothing(tmp_path: Path) -> 
     (root / "usr" / "share").mkdir(parents=True)
     for i in range(300):
         (root / "usr" / "share" / f"f{i}").write_text(str(i))
-    before = _tree(root)
+    before = tree_snapshot(root)
     dev, sys_ = sorted(os.listdir("/dev")), sorted(os.listdir("/sys"))
     r = run_umlpy("run", "--discard", "--timeout", "240", "--root", str(root), "--",
                   "/bin/rm", "-rf", "--no-preserve-root", "/", timeout=300)
     assert r.returncode == 1, r.stderr  # rm reports what it could not remove (/proc, /dev, /sys)
     assert "Traceback" not in r.stderr and "internal error" not in r.stderr
     assert "cannot remove '/usr/share/f1'" not in r.stderr  # the rootfs itself went, in the sandbox
-    assert _tree(root) == before
+    assert tree_snapshot(root) == before
     assert sorted(os.listdir("/dev")) == dev and sorted(os.listdir("/sys")) == sys_
 
 

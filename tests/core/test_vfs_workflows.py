@@ -21,6 +21,25 @@ from tests.conftest import run_umlpy
 pytestmark = pytest.mark.usefixtures("traceable")
 
 
+def _debian_python() -> str:
+    """Debian's python3 with venv and ensurepip (python3-venv), or skip."""
+    py = "/usr/bin/python3"
+    if subprocess.run([py, "-c", "import ensurepip, venv"], check=False).returncode != 0:
+        pytest.skip("Debian's python3 without venv/ensurepip")
+    return py
+
+
+def _origin(tmp_path: Path, files: str) -> Path:
+    """A git repository at tmp_path/origin with ``files`` (a shell snippet) committed."""
+    origin = tmp_path / "origin"
+    origin.mkdir()
+    env = dict(os.environ, GIT_AUTHOR_NAME="a", GIT_AUTHOR_EMAIL="a@b", GIT_COMMITTER_NAME="a",
+               GIT_COMMITTER_EMAIL="a@b")
+    for cmd in (["git", "init", "-q"], ["sh", "-c", files], ["git", "add", "-A"], ["git", "commit", "-qm", "first"]):
+        subprocess.run(cmd, cwd=origin, check=True, env=env)
+    return origin
+
+
 def _sandboxed(tmp_path: Path, script: str) -> tuple[str, list[str]]:
     """Run ``script`` under umlpy; return (sandbox state dir, changed paths from umlpy diff)."""
     state = tmp_path / "state"
@@ -38,13 +57,7 @@ def _commit(state: str) -> None:
 
 @pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
 def test_git_clone_then_commit(tmp_path: Path) -> None:
-    origin = tmp_path / "origin"
-    origin.mkdir()
-    env = dict(os.environ, GIT_AUTHOR_NAME="a", GIT_AUTHOR_EMAIL="a@b", GIT_COMMITTER_NAME="a",
-               GIT_COMMITTER_EMAIL="a@b")
-    for cmd in (["git", "init", "-q"], ["sh", "-c", "echo one > f && mkdir d && echo two > d/g"],
-                ["git", "add", "-A"], ["git", "commit", "-qm", "first"]):
-        subprocess.run(cmd, cwd=origin, check=True, env=env)
+    _origin(tmp_path, "echo one > f && mkdir d && echo two > d/g")
     state, changed = _sandboxed(tmp_path, "git clone -q origin clone && cd clone && git log --format=%s && cat d/g")
     assert not (tmp_path / "clone").exists()
     assert f"{tmp_path}/clone" in changed and f"{tmp_path}/clone/d/g" in changed
@@ -101,9 +114,7 @@ def _wheel(dist: Path) -> Path:
 
 
 def test_pip_installs_a_local_wheel_into_a_venv(tmp_path: Path) -> None:
-    py = "/usr/bin/python3"
-    if subprocess.run([py, "-c", "import ensurepip, venv"], check=False).returncode != 0:
-        pytest.skip("Debian's python3 without venv/ensurepip")
+    py = _debian_python()
     dist = tmp_path / "dist"
     dist.mkdir()
     whl = _wheel(dist)
@@ -140,13 +151,7 @@ def _audit_round_trip(tmp_path: Path, script: str) -> None:
 
 @pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
 def test_audit_round_trip_git(tmp_path: Path) -> None:
-    origin = tmp_path / "origin"
-    origin.mkdir()
-    env = dict(os.environ, GIT_AUTHOR_NAME="a", GIT_AUTHOR_EMAIL="a@b", GIT_COMMITTER_NAME="a",
-               GIT_COMMITTER_EMAIL="a@b")
-    for cmd in (["git", "init", "-q"], ["sh", "-c", "echo one > f"], ["git", "add", "-A"],
-                ["git", "commit", "-qm", "first"]):
-        subprocess.run(cmd, cwd=origin, check=True, env=env)
+    _origin(tmp_path, "echo one > f")
     _audit_round_trip(tmp_path, "git clone -q origin clone && test -f clone/f")
 
 
@@ -160,9 +165,7 @@ def test_audit_round_trip_make(tmp_path: Path) -> None:
 
 
 def test_audit_round_trip_pip_wheel(tmp_path: Path) -> None:
-    py = "/usr/bin/python3"
-    if subprocess.run([py, "-c", "import ensurepip, venv"], check=False).returncode != 0:
-        pytest.skip("Debian's python3 without venv/ensurepip")
+    py = _debian_python()
     dist = tmp_path / "dist"
     dist.mkdir()
     whl = _wheel(dist)

@@ -325,8 +325,11 @@ def commit(ov: Overlay, selection: Iterable[bytes] | None = None, *, mount: byte
     return CommitResult(tuple(applied), tuple(failed))
 
 
-def _make_removable(top: bytes) -> None:
-    for dirpath, dirnames, _ in os.walk(top):
+def make_removable(top: bytes | str) -> None:
+    """Give every directory below ``top`` owner rwx, so a tree copied with
+    read-only directories can be removed."""
+    root = os.fsencode(top)
+    for dirpath, dirnames, _ in os.walk(root):
         for d in dirnames:
             p = os.path.join(dirpath, d)
             if not os.path.islink(p):
@@ -338,7 +341,7 @@ def discard(ov: Overlay) -> None:
     for top in (ov.upper, ov.work):
         if os.path.lexists(top):
             os.chmod(top, 0o700)
-            _make_removable(top)
+            make_removable(top)
             shutil.rmtree(top)
         os.makedirs(top, mode=0o700)
     ov.meta.clear()

@@ -445,7 +445,7 @@ def sys_lookup(k: Kernel, ctx: SyscallContext) -> Outcome:
     if meta is not None and name in _STATS:
         on_exit = _fix_stat(ctx, ctx.args[_STATS[name]], meta, ids)
     elif meta is not None and name == "statx":
-        on_exit = _fix_statx(ctx, ctx.args[4], meta, ids)
+        on_exit = _fix_stat(ctx, ctx.args[4], meta, ids, statx=True)
     return _rewrite_path(c, path_idx, host, on_exit=on_exit)
 
 
@@ -510,31 +510,20 @@ def _stat_in_guest_terms(c: _Call, res: Resolved, name: str, data: bytes) -> byt
     return bytes(raw)
 
 
-def _fix_stat(ctx: SyscallContext, buf: int, meta: FakeMeta, ids: tuple[int, int] | None
+def _fix_stat(ctx: SyscallContext, buf: int, meta: FakeMeta, ids: tuple[int, int] | None, *, statx: bool = False
               ) -> Callable[[int], int | None]:
-    """Show the owner/mode overrides of a copied-up file in struct stat (x86-64)."""
+    """At exit: show the owner/mode overrides of a copied-up file, and the
+    fake identity, in struct stat (mode, uid, gid at 24) or struct statx
+    (uid, gid at 20, a 16-bit mode at 28)."""
+    off, fmt = (20, "<IIH") if statx else (24, "<III")
 
     def fix(ret: int) -> None:
         if ret == 0:
             try:
-                mode, uid, gid = struct.unpack("<III", ctx.read(buf + 24, 12))
-                ctx.write(buf + 24, struct.pack("<III", *_apply_meta(meta, mode, uid, gid, ids)))
-            except OSError:
-                pass
-
-    return fix
-
-
-def _fix_statx(ctx: SyscallContext, buf: int, meta: FakeMeta, ids: tuple[int, int] | None
-               ) -> Callable[[int], int | None]:
-    """The same for struct statx (uid, gid at 20; 16-bit mode at 28)."""
-
-    def fix(ret: int) -> None:
-        if ret == 0:
-            try:
-                uid, gid, mode = struct.unpack("<IIH", ctx.read(buf + 20, 10))
+                a, b, c = struct.unpack(fmt, ctx.read(buf + off, struct.calcsize(fmt)))
+                (uid, gid, mode) = (a, b, c) if statx else (b, c, a)
                 m, u, g = _apply_meta(meta, mode, uid, gid, ids)
-                ctx.write(buf + 20, struct.pack("<IIH", u, g, m & 0xFFFF))
+                ctx.write(buf + off, struct.pack(fmt, *((u, g, m & 0xFFFF) if statx else (m, u, g))))
             except OSError:
                 pass
 
