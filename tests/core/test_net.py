@@ -320,5 +320,10 @@ def test_unix_sockets_guest_pairs_work_host_daemons_refused(tmp_path: Path) -> N
                       f"import socket; socket.socket(socket.AF_UNIX).connect({str(host)!r}); print('reached')")
         assert r.stdout == "reached\n", r.stderr
         srv.accept()[0].close()
+        # Bound into the view on purpose, the host's socket is reachable under --net none too.
+        r = run_umlpy("run", "-q", "--bind", f"{host}:/run/svc.sock", "--", sys.executable, "-c",
+                      "import socket; socket.socket(socket.AF_UNIX).connect('/run/svc.sock'); print('reached')")
+        assert r.stdout == "reached\n", r.stderr
+        srv.accept()[0].close()
     finally:
         srv.close()

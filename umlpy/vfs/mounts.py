@@ -140,8 +140,8 @@ class MountTable:
 
     def add_bind(self, spec: BindSpec) -> Mount:
         host = _canonical_host(spec.host)
-        if not os.path.isdir(host) and not os.path.isfile(host):
-            raise ValueError(f"bind source {os.fsdecode(spec.host)!r} is not an existing file or directory")
+        if not os.path.exists(host):  # a directory, a file, or a socket to reach (docker.sock)
+            raise ValueError(f"bind source {os.fsdecode(spec.host)!r} does not exist")
         return self._add(Mount(paths.normalize(spec.guest), host, MountKind.BIND, spec.access))
 
     def add_tmpfs(self, guest: bytes) -> Mount:

@@ -1205,7 +1205,8 @@ def sys_unix_connect(k: Kernel, ctx: SyscallContext) -> Outcome:
         os.close(sock)
         raise GuestError(e.errno or errno.ECONNREFUSED) from None
     try:
-        return unixsock.connect_fd(k, sock, target, path)
+        bound_in = res.mount.kind is MountKind.BIND and res.mount.guest not in (b"/proc", b"/dev", b"/sys")
+        return unixsock.connect_fd(k, sock, target, path, bound_in=bound_in)
     finally:
         os.close(target)
         os.close(sock)

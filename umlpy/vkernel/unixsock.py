@@ -45,15 +45,17 @@ def connect(k: Kernel, ctx: SyscallContext, dup: int, path: bytes) -> Outcome:
         os.close(target)
 
 
-def connect_fd(k: Kernel, dup: int, target: int, path: bytes) -> Outcome:
+def connect_fd(k: Kernel, dup: int, target: int, path: bytes, *, bound_in: bool = False) -> Outcome:
     """connect(2) of ``dup`` to the socket file the tracer holds as ``target`` (O_PATH).
 
-    Outside ``--net host`` the listener must be held by a guest process.
+    Outside ``--net host`` the listener must be held by a guest process,
+    unless the user bound the socket into the guest's view on purpose
+    (``bound_in``: ``--bind /run/docker.sock``).
     """
     st = os.fstat(target)
     if not stat.S_ISSOCK(st.st_mode):
         return Emulate(-errno.ECONNREFUSED)
-    if k.net_mode != "host":
+    if k.net_mode != "host" and not bound_in:
         listener = _listener_inode(os.major(st.st_dev), os.minor(st.st_dev), st.st_ino)
         if listener is None or not _held_by_guest(k, listener):
             return Deny(errno.ECONNREFUSED, f"--net {k.net_mode}: unix socket {os.fsdecode(path)} is outside the sandbox")
