@@ -86,5 +86,5 @@ def test_hidden_and_listing_helpers(table: MountTable) -> None:
 
 
 def test_bind_source_must_exist(table: MountTable, tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="not an existing"):
+    with pytest.raises(ValueError, match="does not exist"):
         table.add_bind(parse_bind(f"{tmp_path}/nope:/x"))
