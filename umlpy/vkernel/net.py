@@ -51,6 +51,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import logging
 import os
 import socket
 import struct
@@ -82,11 +83,15 @@ if TYPE_CHECKING:
 
 from umlpy.vkernel.netcalls import LOCAL_FAMILIES, VNET_CALLS, VNET_FAMILIES  # noqa: F401
 
+log = logging.getLogger(__name__)
+
 _MSGHDR = struct.Struct("=QI4xQQQQi4x")  # name, namelen, iov, iovlen, control, controllen, flags
 _MMSGHDR_SIZE = 64  # struct mmsghdr: msghdr, msg_len, padding
 UIO_MAXIOV = 1024
 MAX_DATAGRAM = 65535 + 65536  # above any UDP datagram (IPv6 jumbograms aside)
 NR_SENDMSG = 46
+SO_DOMAIN = 39
+SO_COOKIE = 57
 _PROTOCOLS = {6: Protocol.TCP, 17: Protocol.UDP, 136: Protocol.UDP, 1: Protocol.ICMP, 58: Protocol.ICMPV6}
 
 
@@ -101,15 +106,150 @@ def sys_socket(k: Kernel, ctx: SyscallContext) -> Outcome:
 
 
 def sys_getsockname(k: Kernel, ctx: SyscallContext) -> Outcome:
-    """Implements getsockname(2) for emulated netlink sockets; others pass."""
+    """Implements getsockname(2): emulated netlink sockets, and IP sockets in the guest's view."""
     em = nlroute.emulated(k, ctx.tid, ctx.args[0])
-    return nlroute.getname(ctx, em, peer=False) if em is not None else PASS
+    if em is not None:
+        return nlroute.getname(ctx, em, peer=False)
+    return _getname(k, ctx, peer=False)
 
 
 def sys_getpeername(k: Kernel, ctx: SyscallContext) -> Outcome:
-    """Implements getpeername(2) for emulated netlink sockets; others pass."""
+    """Implements getpeername(2): emulated netlink sockets, and IP sockets in the guest's view."""
     em = nlroute.emulated(k, ctx.tid, ctx.args[0])
-    return nlroute.getname(ctx, em, peer=True) if em is not None else PASS
+    if em is not None:
+        return nlroute.getname(ctx, em, peer=True)
+    return _getname(k, ctx, peer=True)
+
+
+def _getname(k: Kernel, ctx: SyscallContext, *, peer: bool) -> Outcome:
+    """getsockname/getpeername of an IP socket, emulated on the tracer's duplicate.
+
+    Emulated at entry rather than fixed at exit: one stop instead of two, and
+    the host's own (host-port) answer never reaches guest memory, where a
+    second guest thread could read it.  Other families pass.
+    """
+    vnet = k.vnet
+    if vnet is None:
+        return PASS
+    dup = _grab(k, ctx.tid, ctx.args[0] & 0xFFFFFFFF)
+    try:
+        names = _names(dup)
+        if names is None:
+            return PASS
+        cookie, protocol, local, remote = names
+        if peer:
+            if remote is None:
+                raise GuestError(errno.ENOTCONN)
+            raw = vnet.peername(cookie, remote, local, protocol)
+        else:
+            raw = vnet.sockname(cookie, local, remote, protocol)
+    finally:
+        os.close(dup)
+    return nlroute.put_sockaddr(ctx, ctx.args[1], ctx.args[2], raw)
+
+
+def _names(dup: int) -> tuple[int, Protocol, bytes, bytes | None] | None:
+    """(cookie, protocol, host local name, host peer name or None) of an IP socket; None for others."""
+    try:
+        family = int.from_bytes(_ffi.getsockopt_raw(dup, socket.SOL_SOCKET, SO_DOMAIN, 4), "little")
+    except OSError as e:
+        raise GuestError(e.errno or errno.ENOTSOCK) from None
+    if family not in (socket.AF_INET, socket.AF_INET6):
+        return None
+    protocol, _stream = _kind_of(dup)
+    try:
+        local = _ffi.sockname_raw(dup)
+    except OSError as e:
+        raise GuestError(e.errno or errno.EINVAL) from None
+    try:
+        remote: bytes | None = _ffi.sockname_raw(dup, peer=True)
+    except OSError:
+        remote = None
+    return _cookie(dup), protocol, local, remote
+
+
+def _cookie(dup: int) -> int:
+    """The socket's SO_COOKIE: names it for the views and the byte counters (0 if unknown)."""
+    try:
+        return int.from_bytes(_ffi.getsockopt_raw(dup, socket.SOL_SOCKET, SO_COOKIE, 8), "little")
+    except OSError:
+        return 0
+
+
+def sys_accept(k: Kernel, ctx: SyscallContext) -> Outcome:
+    """Implements accept(2)/accept4(2) with an address: the peer in the guest's view.
+
+    The filter stops only when the address pointer is not NULL (all 64 bits).
+    For an IP socket the call runs with a NULL address (the host's peer
+    address, with host ports, never lands in guest memory), and at exit the
+    tracer writes the guest's view of the new socket's peer to the guest's
+    buffer, truncated to ``*addrlen`` as move_addr_to_user does.  ``*addrlen``
+    is checked at entry (the kernel checks it only after accepting, and then
+    drops the connection).  Accepted connections are logged (op ``accept``,
+    folded per guest service) and their bytes counted.
+    """
+    vnet = k.vnet
+    addr, lenp = ctx.args[1], ctx.args[2]
+    if vnet is None or addr == 0:
+        return PASS
+    dup = _grab(k, ctx.tid, ctx.args[0] & 0xFFFFFFFF)
+    try:
+        try:
+            family = int.from_bytes(_ffi.getsockopt_raw(dup, socket.SOL_SOCKET, SO_DOMAIN, 4), "little")
+        except OSError as e:
+            raise GuestError(e.errno or errno.ENOTSOCK) from None
+    finally:
+        os.close(dup)
+    if family not in (socket.AF_INET, socket.AF_INET6):
+        return PASS
+    try:
+        (ulen,) = struct.unpack("=i", memory.read(ctx.tid, lenp, 4))
+    except (OSError, OverflowError, struct.error):
+        raise GuestError(errno.EFAULT) from None
+    if ulen < 0:
+        raise GuestError(errno.EINVAL)
+    tid, pid = ctx.tid, k.tgid_of(ctx.tid)
+
+    def accepted(ret: int) -> None:
+        if ret < 0:
+            return
+        try:
+            dup = _ffi.grab_fd(tid, ret, pid)
+        except OSError:
+            return
+        try:
+            names = _names(dup)
+        except GuestError:
+            names = None
+        finally:
+            os.close(dup)
+        if names is None:
+            return
+        cookie, protocol, local, remote = names
+        if remote is None:
+            return
+        raw = vnet.peername(cookie, remote, local, protocol)
+        _log_accept(k, pid, cookie, vnet.sockname(cookie, local, remote, protocol), raw, protocol)
+        try:
+            if ulen:
+                memory.write(tid, addr, raw[:ulen])
+            memory.write(tid, lenp, struct.pack("=i", len(raw)))
+        except (OSError, OverflowError):
+            log.debug("accept: tid %d unmapped its address buffer meanwhile", tid)
+        return
+
+    return Rewrite(((1, 0), (2, 0)), accepted)
+
+
+def _log_accept(k: Kernel, pid: int, cookie: int, local: bytes, peer: bytes, protocol: Protocol) -> None:
+    vnet = k.vnet
+    sa, who = parse_sockaddr(local), parse_sockaddr(peer)
+    if vnet is None or not isinstance(sa, SockaddrIn | SockaddrIn6):
+        return
+    rid = vnet.log.add(pid=pid, op="accept", family="AF_INET" if isinstance(sa, SockaddrIn) else "AF_INET6",
+                       address=str(policy_address(sa)), port=sa.port, protocol=protocol.name.lower(), allowed=True,
+                       reason=f"first peer {_describe(peer)}" if isinstance(who, SockaddrIn | SockaddrIn6) else "")
+    k.note_connection(cookie, rid)
 
 
 def _family_name(family: int) -> str:
@@ -160,24 +300,19 @@ def _getsockopt_int(fd: int, opt: int) -> int:
         s.close()
 
 
-def _host_sockname(k: Kernel, tid: int, fd: int) -> bytes | None:
-    """The host's getsockname(2) bytes of the guest's IP socket ``fd``, if it can be had."""
+def _host_sockname(k: Kernel, tid: int, fd: int) -> tuple[bytes | None, int]:
+    """The host's getsockname(2) bytes of the guest's socket ``fd`` (None if they cannot be
+    had) and its cookie (0 if unknown)."""
     try:
         dup = _grab(k, tid, fd)
     except (GuestError, OSError):
-        return None
+        return None, 0
     try:
-        s = socket.socket(fileno=dup)
+        return _ffi.sockname_raw(dup), _cookie(dup)
     except OSError:
-        os.close(dup)
-        return None
-    try:
-        name = s.getsockname()
-        return encode_sockaddr(inet_sockaddr(name[0].split("%")[0], name[1]))
-    except (OSError, ValueError, TypeError, IndexError):
-        return None
+        return None, 0
     finally:
-        s.close()
+        os.close(dup)
 
 
 def _log_bind(k: Kernel, tid: int, plan: BindPlan | BindRefused, guest: SockaddrIn | SockaddrIn6 | None,
@@ -258,17 +393,28 @@ def sys_connect(k: Kernel, ctx: SyscallContext) -> Outcome:
         sa = parse_sockaddr(raw)
         if isinstance(sa, SockaddrUn) and sa.kind is UnixKind.PATHNAME and k.net_mode != "host":
             return unixsock.connect(k, ctx, dup, sa.name)
-        out = _decided(k, ctx, vnet.connect(raw, protocol=protocol, stream=stream, pid=k.tgid_of(ctx.tid)),
-                       f"connect to {_describe(raw)}")
+        verdict = vnet.connect(raw, protocol=protocol, stream=stream, pid=k.tgid_of(ctx.tid))
+        out = _decided(k, ctx, verdict, f"connect to {_describe(raw)}")
         if not isinstance(out, bytes | None):
             return out
         final = out if out is not None else raw
+        if not isinstance(sa, SockaddrIn | SockaddrIn6):
+            return Rewrite(((1, scratch.place(task, ctx, final)),))
+        cookie = _cookie(dup)
+        if verdict.record is not None:  # type: ignore[union-attr]
+            k.note_connection(cookie, verdict.record)  # type: ignore[union-attr]
         if _is_loopback(final):
             try:
                 _ffi.connect_raw(dup, final)
             except OSError as e:
                 return Emulate(-(e.errno or errno.ECONNREFUSED))
+            try:
+                local: bytes | None = _ffi.sockname_raw(dup)
+            except OSError:
+                local = None
+            vnet.note_connected(cookie, raw, final, local)
             return Emulate(0)
+        vnet.note_connected(cookie, raw, final)
         return Rewrite(((1, scratch.place(task, ctx, final)),))
     finally:
         os.close(dup)
@@ -463,11 +609,17 @@ def sys_bind(k: Kernel, ctx: SyscallContext) -> Outcome:
     def bound(ret: int) -> None:
         if ret != 0:
             return
-        got = _host_sockname(k, tid, fd)
+        got, cookie = _host_sockname(k, tid, fd)
+        host_raw = got if got is not None else host
         try:
-            view = parse_sockaddr(vnet.bound(plan, got if got is not None else host))
+            guest_raw = vnet.bound(plan, host_raw)
         except TypeError:
             return
+        if cookie:
+            vnet.note_bound(cookie, guest_raw, host_raw)
+        if plan.published is not None and vnet.ports.published and k.on_publish is not None:
+            k.on_publish(vnet.ports.published[-1])
+        view = parse_sockaddr(guest_raw)
         _log_bind(k, tid, plan, view if isinstance(view, SockaddrIn | SockaddrIn6) else None, protocol)
         return
 
@@ -519,10 +671,12 @@ def _autobind(k: Kernel, tid: int, s: socket.socket) -> None:
         return
     try:
         s.bind((str(plan.host.address), plan.host.port))
-        name = s.getsockname()
+        host_raw = _ffi.sockname_raw(s.fileno())
     except OSError:
         return  # the guest bound it meanwhile: its own bind was checked
-    view = parse_sockaddr(k.vnet.bound(plan, encode_sockaddr(inet_sockaddr(name[0].split("%")[0], name[1]))))
+    guest_raw = k.vnet.bound(plan, host_raw)
+    k.vnet.note_bound(_cookie(s.fileno()), guest_raw, host_raw)
+    view = parse_sockaddr(guest_raw)
     _log_bind(k, tid, plan, view if isinstance(view, SockaddrIn | SockaddrIn6) else None, protocol)
 
 
