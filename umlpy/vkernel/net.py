@@ -589,7 +589,7 @@ def sys_bind(k: Kernel, ctx: SyscallContext) -> Outcome:
         return nlroute.bind(k, ctx, em)
     raw = _read_addr(ctx, ctx.args[1], length)
     task = _task(k, ctx)
-    protocol, _stream = _sock_kind(k, ctx.tid, fd)
+    protocol, stream = _sock_kind(k, ctx.tid, fd)
     if not raw:
         return Emulate(-errno.EINVAL)
     plan = vnet.bind(raw, protocol=protocol)
@@ -617,8 +617,11 @@ def sys_bind(k: Kernel, ctx: SyscallContext) -> Outcome:
             return
         if cookie:
             vnet.note_bound(cookie, guest_raw, host_raw)
-        if plan.published is not None and vnet.ports.published and k.on_publish is not None:
-            k.on_publish(vnet.ports.published[-1])
+        if plan.published is not None and vnet.ports.published:
+            if stream:  # reachable once listening: reported by listen(2)
+                vnet.listening_soon[cookie] = vnet.ports.published[-1]
+            elif k.on_publish is not None:
+                k.on_publish(vnet.ports.published[-1])
         view = parse_sockaddr(guest_raw)
         _log_bind(k, tid, plan, view if isinstance(view, SockaddrIn | SockaddrIn6) else None, protocol)
         return
@@ -654,6 +657,10 @@ def sys_listen(k: Kernel, ctx: SyscallContext) -> Outcome:
             _ffi.raw_syscall(50, s.fileno(), backlog)  # listen
         except OSError as e:
             return Emulate(-(e.errno or errno.EINVAL))
+        if vnet.listening_soon:
+            published = vnet.listening_soon.pop(_cookie(s.fileno()), None)
+            if published is not None and k.on_publish is not None:
+                k.on_publish(published)
         return Emulate(0)
     finally:
         s.close()

@@ -1,10 +1,13 @@
 """Bytes each way per guest TCP connection, for the connection log.
 
-Source: the kernel's own counters in ``struct tcp_info`` — ``tcpi_bytes_acked``
-(bytes the peer acknowledged: sent) and ``tcpi_bytes_received`` (RFC 4898's
-``HCThruOctetsAcked`` / ``HCThruOctetsReceived``) — read through sock_diag(7)
-(``inet_diag`` with ``INET_DIAG_INFO``), parsed with pyroute2's message
-classes.  ``/proc/PID/fdinfo/N`` of a socket shows only pos, flags, mnt_id and
+Source: the kernel's own counters in ``struct tcp_info`` (include/uapi/linux/tcp.h),
+read through sock_diag(7) (``inet_diag`` with ``INET_DIAG_INFO``) and parsed with
+pyroute2's message classes.  Sent: ``tcpi_bytes_sent - tcpi_bytes_retrans``, the
+payload bytes put on the wire once each (``tcpi_bytes_acked`` would count the FIN's
+sequence number too).  Received: ``tcpi_bytes_received`` counts sequence space, so
+the peer's FIN adds one; one is taken off when the FIN has come (socket states
+CLOSE_WAIT, LAST_ACK, CLOSING, TIME_WAIT, and CLOSE — a freed socket's state — which
+assumes an orderly close: a connection the peer reset shows one byte too few).  ``/proc/PID/fdinfo/N`` of a socket shows only pos, flags, mnt_id and
 ino, so it cannot count bytes.
 
 When: the tracer does not see close(2) (a stop on every close of every file
@@ -33,6 +36,7 @@ import errno
 import logging
 import socket
 from collections.abc import Callable
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +46,8 @@ NETLINK_ADD_MEMBERSHIP = 1
 INET_DIAG_INFO = 2
 _GROUPS = (1, 3)  # SKNLGRP_INET_TCP_DESTROY, SKNLGRP_INET6_TCP_DESTROY
 _RCVBUF = 4 << 20
+# TCP_CLOSE_WAIT, TCP_LAST_ACK, TCP_CLOSING, TCP_TIME_WAIT, TCP_CLOSE (include/net/tcp_states.h)
+_FIN_RECEIVED = frozenset({8, 9, 11, 6, 7})
 
 Account = Callable[[int, int, int], None]  # record id, sent, received
 
@@ -102,10 +108,7 @@ class SocketStats:
             record = self._records.pop(int(msg.get("idiag_cookie") or 0), None)
             if record is None:
                 continue
-            info = msg.get_attr("INET_DIAG_INFO")
-            if info is not None:
-                self._account(record, int(info.get("tcpi_bytes_acked") or 0),
-                              int(info.get("tcpi_bytes_received") or 0))
+            self._count(record, msg)
 
     def close(self) -> None:
         """At the end of the run: settle what was freed, then the sockets still alive."""
@@ -129,7 +132,15 @@ class SocketStats:
                 for msg in ds.get_sock_stats(family=family, states=SS_ALL, protocol=socket.IPPROTO_TCP,
                                              extensions=1 << (INET_DIAG_INFO - 1)):
                     record = self._records.pop(int(msg.get("idiag_cookie") or 0), None)
-                    info = msg.get_attr("INET_DIAG_INFO") if record is not None else None
-                    if record is not None and info is not None:
-                        self._account(record, int(info.get("tcpi_bytes_acked") or 0),
-                                      int(info.get("tcpi_bytes_received") or 0))
+                    if record is not None:
+                        self._count(record, msg)
+
+    def _count(self, record: int, msg: Any) -> None:
+        info = msg.get_attr("INET_DIAG_INFO")
+        if info is None:
+            return
+        sent = int(info.get("tcpi_bytes_sent") or 0) - int(info.get("tcpi_bytes_retrans") or 0)
+        received = int(info.get("tcpi_bytes_received") or 0)
+        if received and int(msg.get("idiag_state") or 0) in _FIN_RECEIVED:
+            received -= 1
+        self._account(record, max(sent, 0), received)

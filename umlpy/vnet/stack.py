@@ -37,7 +37,7 @@ from umlpy.vnet.dns import DnsError, parse_dns_message, resolved_addresses
 from umlpy.vnet.interfaces import NetConfig, VirtualInterfaces
 from umlpy.vnet.log import ConnectionLog
 from umlpy.vnet.policy import Allow, Decision, Deny, Mode, Policy, Resolver, system_resolver
-from umlpy.vnet.ports import BindPlan, BindRefused, PortStrategy, PortTable, parse_publish
+from umlpy.vnet.ports import BindPlan, BindRefused, PortStrategy, PortTable, Published, parse_publish
 from umlpy.vnet.rules import Protocol, parse_rules
 from umlpy.vnet.sockaddr import (
     BadSockaddr,
@@ -89,6 +89,9 @@ class VirtualNetwork:
         self.log = log if log is not None else ConnectionLog()
         self.trusted_resolvers = frozenset(trusted_resolvers)
         self.views = SocketViews(ports)
+        # Published stream sockets bound but not yet listening, by socket id: a host
+        # client can reach them only after listen(2), so that is when they are announced.
+        self.listening_soon: dict[int, Published] = {}
 
     @classmethod
     def from_options(cls, mode: str = "none", rules: Sequence[tuple[str, str]] = (), publish: Sequence[str] = (),
