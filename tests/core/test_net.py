@@ -183,17 +183,27 @@ def test_connect_sockaddr_flip_never_reaches_the_denied_server(build_guest, tcp:
 
 
 def test_listen_without_bind_stays_on_loopback() -> None:
-    """listen(2)'s autobind would pick the wildcard address; under none it is host loopback."""
+    """listen(2)'s autobind would pick the wildcard address; under none the host socket
+    is on host loopback (seen in the host's /proc/net/tcp*), while the guest reads back
+    the wildcard, as it would natively."""
     prog = (
-        "import socket\n"
-        "s = socket.socket(); s.listen(); print(s.getsockname()[0])\n"
+        "import socket, struct\n"
+        "def host_view(fam, port):\n"
+        "    for line in open('/proc/net/tcp' + ('6' if fam == socket.AF_INET6 else '')).readlines()[1:]:\n"
+        "        local, st = line.split()[1], line.split()[3]\n"
+        "        a, p = local.split(':')\n"
+        "        if int(p, 16) == port and st == '0A':\n"
+        "            raw = b''.join(struct.pack('<I', int(a[i:i + 8], 16)) for i in range(0, len(a), 8))\n"
+        "            return socket.inet_ntop(fam, raw)\n"
+        "s = socket.socket(); s.listen(); print(s.getsockname()[0], host_view(socket.AF_INET, s.getsockname()[1]))\n"
         "c = socket.create_connection(('127.0.0.1', s.getsockname()[1])); s.accept(); print('ok')\n"
-        "s6 = socket.socket(socket.AF_INET6); s6.listen(); print(s6.getsockname()[0])\n"
+        "s6 = socket.socket(socket.AF_INET6); s6.listen()\n"
+        "print(s6.getsockname()[0], host_view(socket.AF_INET6, s6.getsockname()[1]))\n"
     )
     r = run_umlpy("run", "--net", "none", "-q", "--", sys.executable, "-c", prog)
-    assert r.stdout.splitlines() == ["127.0.0.1", "ok", "::1"], r.stderr  # the host's own view of the socket
+    assert r.stdout.splitlines() == ["0.0.0.0 127.0.0.1", "ok", ":: ::1"], r.stderr
     r = run_umlpy("run", "--net", "host", "-q", "--", sys.executable, "-c", prog)
-    assert r.stdout.splitlines() == ["0.0.0.0", "ok", "::"], r.stderr
+    assert r.stdout.splitlines() == ["0.0.0.0 0.0.0.0", "ok", ":: ::"], r.stderr
 
 
 _SENDMMSG = """
