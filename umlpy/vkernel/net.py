@@ -151,7 +151,7 @@ def _getname(k: Kernel, ctx: SyscallContext, *, peer: bool) -> Outcome:
 def _names(dup: int) -> tuple[int, Protocol, bytes, bytes | None] | None:
     """(cookie, protocol, host local name, host peer name or None) of an IP socket; None for others."""
     try:
-        family = int.from_bytes(_ffi.getsockopt_raw(dup, socket.SOL_SOCKET, SO_DOMAIN, 4), "little")
+        family = _getsockopt_int(dup, SO_DOMAIN)
     except OSError as e:
         raise GuestError(e.errno or errno.ENOTSOCK) from None
     if family not in (socket.AF_INET, socket.AF_INET6):
@@ -195,7 +195,7 @@ def sys_accept(k: Kernel, ctx: SyscallContext) -> Outcome:
     dup = _grab(k, ctx.tid, ctx.args[0] & 0xFFFFFFFF)
     try:
         try:
-            family = int.from_bytes(_ffi.getsockopt_raw(dup, socket.SOL_SOCKET, SO_DOMAIN, 4), "little")
+            family = _getsockopt_int(dup, SO_DOMAIN)
         except OSError as e:
             raise GuestError(e.errno or errno.ENOTSOCK) from None
     finally:
@@ -293,11 +293,7 @@ def _kind_of(dup: int) -> tuple[Protocol, bool]:
 
 
 def _getsockopt_int(fd: int, opt: int) -> int:
-    s = socket.socket(fileno=os.dup(fd))
-    try:
-        return int(s.getsockopt(socket.SOL_SOCKET, opt))
-    finally:
-        s.close()
+    return int.from_bytes(_ffi.getsockopt_raw(fd, socket.SOL_SOCKET, opt, 4), "little", signed=True)
 
 
 def _host_sockname(k: Kernel, tid: int, fd: int) -> tuple[bytes | None, int]:
