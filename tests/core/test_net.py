@@ -332,3 +332,84 @@ def test_unix_sockets_guest_pairs_work_host_daemons_refused(tmp_path: Path) -> N
         srv.accept()[0].close()
     finally:
         srv.close()
+
+
+_UNIX_DGRAM = """
+import os, socket, sys
+host, work = sys.argv[1], sys.argv[2]
+own = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+own.bind(os.path.join(work, "own.sock"))
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+for name, send in [("sendto", lambda a: s.sendto(b"hi", a)), ("sendmsg", lambda a: s.sendmsg([b"h", b"i"], [], 0, a))]:
+    try:
+        send(host)
+        print(name, "host", "sent")
+    except OSError as e:
+        print(name, "host", e.errno)
+    send(os.path.join(work, "own.sock"))
+    print(name, "own", own.recv(10))
+"""
+
+
+def test_unix_datagrams_reach_only_guest_sockets(tmp_path: Path) -> None:
+    host = tmp_path / "host.dgram"
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    srv.bind(str(host))
+    srv.setblocking(False)
+    work = tmp_path / "w"
+    (work / "h").mkdir(parents=True)
+    try:
+        for fs in ((), ("--host-fs",)):  # through the vfs, and straight on the host's filesystem
+            r = run_umlpy("run", "-q", *fs, "--", sys.executable, "-c", _UNIX_DGRAM, str(host), str(work))
+            assert r.stdout.splitlines() == ["sendto host 111", "sendto own b'hi'", "sendmsg host 111",
+                                             "sendmsg own b'hi'"], r.stderr  # ECONNREFUSED: as if nobody were bound
+        with pytest.raises(BlockingIOError):
+            srv.recv(10)  # nothing arrived
+        r = run_umlpy("run", "-q", "--net", "host", "--host-fs", "--", sys.executable, "-c", _UNIX_DGRAM, str(host),
+                      str(work / "h"))
+        assert r.stdout.splitlines()[0] == "sendto host sent", r.stderr
+        assert srv.recv(10) == b"hi"
+    finally:
+        srv.close()
+
+
+_UNIX_DGRAM_RACE = r"""
+import os, socket, sys, threading
+host_path, d = sys.argv[1], sys.argv[2]
+own = os.path.join(d, "own.dgram")
+mine = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); mine.bind(own)
+link = os.path.join(d, "l")
+os.symlink(own, link)
+done = False
+def flip():                      # swap the symlink between our socket and the host's
+    while not done:
+        os.symlink(host_path, link + ".h"); os.replace(link + ".h", link)
+        os.symlink(own, link + ".o"); os.replace(link + ".o", link)
+threading.Thread(target=flip).start()
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+ok = 0
+for _ in range(int(sys.argv[3])):
+    try:
+        s.sendto(b"x", link); ok += 1; mine.recv(1)
+    except OSError:
+        pass
+done = True
+print("own" if ok else "none", "finished")
+"""
+
+
+def test_unix_datagram_symlink_race_never_reaches_the_host(tmp_path: Path) -> None:
+    host = tmp_path / "host.dgram"
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    srv.bind(str(host))
+    srv.setblocking(False)
+    work = tmp_path / "w"
+    work.mkdir()
+    try:
+        r = run_umlpy("run", "-q", "--cpu", "spread", "--", sys.executable, "-c", _UNIX_DGRAM_RACE, str(host), str(work),
+                      "500", timeout=120)
+        assert r.stdout == "own finished\n", r.stderr
+        with pytest.raises(BlockingIOError):
+            srv.recv(10)
+    finally:
+        srv.close()

@@ -55,6 +55,7 @@ import logging
 import os
 import socket
 import struct
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from umlpy.tracer import _ffi, memory
@@ -89,6 +90,7 @@ _MSGHDR = struct.Struct("=QI4xQQQQi4x")  # name, namelen, iov, iovlen, control, 
 _MMSGHDR_SIZE = 64  # struct mmsghdr: msghdr, msg_len, padding
 UIO_MAXIOV = 1024
 MAX_DATAGRAM = 65535 + 65536  # above any UDP datagram (IPv6 jumbograms aside)
+UNIX_DATAGRAM_MAX = 4 << 20  # above a unix datagram's default limit (sk_sndbuf, net.core.wmem_max)
 NR_SENDMSG = 46
 SO_DOMAIN = 39
 SO_COOKIE = 57
@@ -435,6 +437,10 @@ def sys_sendto(k: Kernel, ctx: SyscallContext) -> Outcome:
         return nlroute.sendto(k, ctx, em)
     raw = _read_addr(ctx, ctx.args[4], length)
     task = _task(k, ctx)
+    path = _unix_pathname(k, raw)
+    if path is not None:
+        tid, buf, size = ctx.tid, ctx.args[1], ctx.args[2]
+        return _unix_datagram(k, ctx, fd, raw, path, lambda: _read_buf(tid, buf, size), ctx.args[3] & 0xFFFFFFFF)
     protocol, _stream = _sock_kind(k, ctx.tid, fd)
     out = _decided(k, ctx, vnet.send(raw, protocol=protocol, pid=k.tgid_of(ctx.tid)), f"send to {_describe(raw)}")
     if not isinstance(out, bytes | None):
@@ -465,6 +471,13 @@ def sys_sendmsg(k: Kernel, ctx: SyscallContext) -> Outcome:
     placed_name = 0
     if namelen:
         raw = _read_addr(ctx, name, namelen)
+        path = _unix_pathname(k, raw)
+        if path is not None:
+            if control and controllen:
+                return Deny(errno.EPERM, f"--net {k.net_mode}: sendmsg with control data to a unix pathname")
+            tid = ctx.tid
+            return _unix_datagram(k, ctx, fd, raw, path, lambda: _read_iov(tid, iov, iovlen, UNIX_DATAGRAM_MAX),
+                                  ctx.args[2] & 0xFFFFFFFF)
         protocol, _stream = _sock_kind(k, ctx.tid, fd)
         out = _decided(k, ctx, vnet.send(raw, protocol=protocol, pid=k.tgid_of(ctx.tid)),
                        f"sendmsg to {_describe(raw)}")
@@ -543,7 +556,54 @@ def sys_sendmmsg(k: Kernel, ctx: SyscallContext) -> Outcome:
         return Emulate(sent)
 
 
-def _read_iov(tid: int, iov: int, iovlen: int) -> bytes:
+def _unix_pathname(k: Kernel, raw: bytes) -> bytes | None:
+    """The path of a pathname unix destination the policy checks (outside --net host), else None."""
+    if k.net_mode == "host" or len(raw) < 3 or raw[0] != socket.AF_UNIX or raw[1] != 0 or raw[2] == 0:
+        return None
+    sa = parse_sockaddr(raw)
+    return sa.name if isinstance(sa, SockaddrUn) and sa.kind is UnixKind.PATHNAME else None
+
+
+def _unix_datagram(k: Kernel, ctx: SyscallContext, fd: int, raw: bytes, path: bytes,
+                   data: Callable[[], bytes], flags: int) -> Outcome:
+    """sendto/sendmsg with a pathname unix destination, done by the tracer on its duplicate.
+
+    On a SOCK_DGRAM socket the destination must be a socket a guest process
+    holds (:func:`umlpy.vkernel.unixsock.check_target`); the datagram then goes
+    to exactly the socket file checked (``/proc/self/fd/<O_PATH fd>``), whatever
+    a racing thread does to the path.  Other socket types reject or ignore an
+    address without resolving it: the tracer sends with the guest's bytes and
+    the kernel answers as it would.  Sent with MSG_DONTWAIT (the tracer never
+    blocks): a blocking send to a full receiver fails with EAGAIN instead of
+    waiting, and a receiver with SO_PASSCRED sees the tracer's pid.
+    """
+    dup = _grab(k, ctx.tid, fd)
+    try:
+        _protocol, stream = _kind_of(dup)
+        if stream:
+            return Emulate(_sendmsg_raw(dup, data(), raw, flags | socket.MSG_DONTWAIT))
+        target = unixsock.open_target(k, ctx, path)
+        try:
+            refused = unixsock.check_target(k, target, path, listening=False)
+            if refused is not None:
+                return refused
+            return Emulate(_sendmsg_raw(dup, data(), unixsock.target_address(target), flags | socket.MSG_DONTWAIT))
+        finally:
+            os.close(target)
+    finally:
+        os.close(dup)
+
+
+def _read_buf(tid: int, addr: int, size: int) -> bytes:
+    if size > UNIX_DATAGRAM_MAX:
+        raise GuestError(errno.EMSGSIZE)
+    try:
+        return memory.read(tid, addr, size) if size else b""
+    except (OSError, OverflowError):
+        raise GuestError(errno.EFAULT) from None
+
+
+def _read_iov(tid: int, iov: int, iovlen: int, limit: int = MAX_DATAGRAM) -> bytes:
     if iovlen > UIO_MAXIOV:
         raise GuestError(errno.EMSGSIZE)
     try:
@@ -553,7 +613,7 @@ def _read_iov(tid: int, iov: int, iovlen: int) -> bytes:
         for j in range(iovlen):
             base, length = struct.unpack_from("=QQ", vec, j * 16)
             total += length
-            if total > MAX_DATAGRAM:
+            if total > limit:
                 raise GuestError(errno.EMSGSIZE)
             parts.append(memory.read(tid, base, length))
     except (OSError, OverflowError):
