@@ -89,6 +89,19 @@ def test_accept_address_pointer_with_zero_low_half(build_guest) -> None:  # type
     assert r.stdout.splitlines() == [f"high {client} len 16", f"low {client + 1}"]
 
 
+def test_accept_restarted_after_a_signal_still_fills_the_address(build_guest) -> None:  # type: ignore[no-untyped-def]
+    """accept4 interrupted by SIGCHLD (SA_RESTART) is restarted by the kernel with the
+    registers as they are: the restarted call must still stop and get the guest's view.
+    (--host-fs: the vfs's /proc hides a zombie before its parent reaps it, which the
+    guest's own synchronisation relies on.)"""
+    exe = build_guest("net_accept_restart")
+    server, client, host = _free_ports(3)
+    r = run_umlpy("run", "--net", "none", "-q", "--host-fs", "--publish", f"127.0.0.1:{host}:{client}", "--",
+                  str(exe), str(server), str(client))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == f"peer {client} len 16 chld 1\n"
+
+
 class _Umlpy:
     """``umlpy run`` in the background, its stderr read line by line."""
 

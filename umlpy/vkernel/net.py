@@ -182,13 +182,16 @@ def sys_accept(k: Kernel, ctx: SyscallContext) -> Outcome:
     """Implements accept(2)/accept4(2) with an address: the peer in the guest's view.
 
     The filter stops only when the address pointer is not NULL (all 64 bits).
-    For an IP socket the call runs with a NULL address (the host's peer
-    address, with host ports, never lands in guest memory), and at exit the
-    tracer writes the guest's view of the new socket's peer to the guest's
-    buffer, truncated to ``*addrlen`` as move_addr_to_user does.  ``*addrlen``
-    is checked at entry (the kernel checks it only after accepting, and then
-    drops the connection).  Accepted connections are logged (op ``accept``,
-    folded per guest service) and their bytes counted.
+    For an IP socket the call runs unchanged and at its exit the tracer
+    overwrites the host's answer with the guest's view of the new socket's
+    peer, truncated to the ``*addrlen`` read at entry, as move_addr_to_user
+    does.  (Running it with a NULL address instead would keep the host's
+    answer out of guest memory, but a call the kernel restarts after a signal
+    — SIGCHLD, a stop — would then run again with NULL, untrapped, and never
+    fill the guest's buffer.  The host's peer port is visible to a racing
+    thread for the length of the exit stop; it grants nothing.)  Accepted
+    connections are logged (op ``accept``, folded per guest service) and
+    their bytes counted.
     """
     vnet = k.vnet
     addr, lenp = ctx.args[1], ctx.args[2]
@@ -207,13 +210,11 @@ def sys_accept(k: Kernel, ctx: SyscallContext) -> Outcome:
     try:
         (ulen,) = struct.unpack("=i", memory.read(ctx.tid, lenp, 4))
     except (OSError, OverflowError, struct.error):
-        raise GuestError(errno.EFAULT) from None
-    if ulen < 0:
-        raise GuestError(errno.EINVAL)
+        return PASS  # the kernel fails it (EFAULT) after accepting, as it would natively
     tid, pid = ctx.tid, k.tgid_of(ctx.tid)
 
     def accepted(ret: int) -> None:
-        if ret < 0:
+        if ret < 0 or ulen < 0:
             return
         try:
             dup = _ffi.grab_fd(tid, ret, pid)
@@ -240,7 +241,7 @@ def sys_accept(k: Kernel, ctx: SyscallContext) -> Outcome:
             log.debug("accept: tid %d unmapped its address buffer meanwhile", tid)
         return
 
-    return Rewrite(((1, 0), (2, 0)), accepted)
+    return Rewrite((), accepted)
 
 
 def _log_accept(k: Kernel, pid: int, cookie: int, local: bytes, peer: bytes, protocol: Protocol) -> None:
