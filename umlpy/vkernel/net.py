@@ -93,6 +93,7 @@ MAX_DATAGRAM = 65535 + 65536  # above any UDP datagram (IPv6 jumbograms aside)
 UNIX_DATAGRAM_MAX = 4 << 20  # above a unix datagram's default limit (sk_sndbuf, net.core.wmem_max)
 NR_SENDMSG = 46
 SO_DOMAIN = 39
+_STREAM_TYPES = (socket.SOCK_STREAM, socket.SOCK_SEQPACKET)
 SO_COOKIE = 57
 _PROTOCOLS = {6: Protocol.TCP, 17: Protocol.UDP, 136: Protocol.UDP, 1: Protocol.ICMP, 58: Protocol.ICMPV6}
 
@@ -153,16 +154,12 @@ def _getname(k: Kernel, ctx: SyscallContext, *, peer: bool) -> Outcome:
 def _names(dup: int) -> tuple[int, Protocol, bytes, bytes | None] | None:
     """(cookie, protocol, host local name, host peer name or None) of an IP socket; None for others."""
     try:
-        family = _getsockopt_int(dup, SO_DOMAIN)
-    except OSError as e:
-        raise GuestError(e.errno or errno.ENOTSOCK) from None
-    if family not in (socket.AF_INET, socket.AF_INET6):
-        return None
-    protocol, _stream = _kind_of(dup)
-    try:
         local = _ffi.sockname_raw(dup)
     except OSError as e:
-        raise GuestError(e.errno or errno.EINVAL) from None
+        raise GuestError(e.errno or errno.ENOTSOCK) from None
+    if len(local) < 2 or int.from_bytes(local[:2], "little") not in (socket.AF_INET, socket.AF_INET6):
+        return None
+    protocol, _stream = _kind_of(dup)
     try:
         remote: bytes | None = _ffi.sockname_raw(dup, peer=True)
     except OSError:
@@ -287,11 +284,11 @@ def _sock_kind(k: Kernel, tid: int, fd: int) -> tuple[Protocol, bool]:
 def _kind_of(dup: int) -> tuple[Protocol, bool]:
     """(policy protocol, is a stream socket) of the tracer's own socket fd ``dup``."""
     try:
-        typ = socket.SocketKind(_getsockopt_int(dup, socket.SO_TYPE))
+        typ = _getsockopt_int(dup, socket.SO_TYPE)
         proto = _getsockopt_int(dup, socket.SO_PROTOCOL)
-    except (OSError, ValueError) as e:
-        raise GuestError(getattr(e, "errno", None) or errno.ENOTSOCK) from None
-    stream = typ in (socket.SOCK_STREAM, socket.SOCK_SEQPACKET)
+    except OSError as e:
+        raise GuestError(e.errno or errno.ENOTSOCK) from None
+    stream = typ in _STREAM_TYPES
     return _PROTOCOLS.get(proto, Protocol.TCP if stream else Protocol.UDP), stream
 
 
