@@ -240,4 +240,5 @@ def test_connection_bytes_in_report_and_summary(tmp_path: Path) -> None:
     assert r.stdout.split() == ["5000"] * 3
     (rec,) = json.loads(report.read_text())["connections"]
     assert (rec["op"], rec["count"], rec["bytes_sent"], rec["bytes_received"]) == ("connect", 3, 3 * 1234, 3 * 5000)
-    assert f"connect 127.0.0.1:{srv.port}/tcp x3: sent 3.7 kB, received 15.0 kB" in r.stderr
+    assert f"network: 1 connection record(s): connect 127.0.0.1:{srv.port}/tcp x3: sent 3.6 KB, received 14.6 KB" \
+        in r.stderr, r.stderr
