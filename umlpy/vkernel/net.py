@@ -23,6 +23,16 @@ Under any other policy:
 * listen(2): emulated on the tracer's duplicate of the socket, after
   binding an unbound IP socket to host loopback (listen's autobind would
   otherwise pick the wildcard address, reachable from the network).
+* getsockname(2), getpeername(2): emulated on the tracer's duplicate, the
+  host's answer shown in the guest's view (:mod:`umlpy.vnet.views`: the
+  port and wildcard it bound, the address it connected to).  accept(2) and
+  accept4(2) stop only when the address pointer is not NULL (all 64 bits:
+  :class:`umlpy.tracer.bpf.IfArgNull`) and rewrite it at exit.
+* sendto(2)/sendmsg(2) to a pathname unix address (outside ``--net host``):
+  only to a socket a guest process holds, sent by the tracer to the inode it
+  checked (:func:`_unix_datagram`).
+* Byte counts: each connection's socket cookie is followed until the kernel
+  frees it (:mod:`umlpy.vkernel.sockstats`).
 * sendmmsg(2): the kernel writes each entry's ``msg_len`` back into the
   array, so the array cannot live in the read-only page, and leaving it in
   guest memory leaves every ``msg_name`` raceable.  So for IP datagram
@@ -249,7 +259,7 @@ def _log_accept(k: Kernel, pid: int, cookie: int, local: bytes, peer: bytes, pro
     rid = vnet.log.add(pid=pid, op="accept", family="AF_INET" if isinstance(sa, SockaddrIn) else "AF_INET6",
                        address=str(policy_address(sa)), port=sa.port, protocol=protocol.name.lower(), allowed=True,
                        reason=f"first peer {_describe(peer)}" if isinstance(who, SockaddrIn | SockaddrIn6) else "")
-    k.note_connection(cookie, rid)
+    k.note_socket(cookie, rid)
 
 
 def _family_name(family: int) -> str:
@@ -397,8 +407,7 @@ def sys_connect(k: Kernel, ctx: SyscallContext) -> Outcome:
         if not isinstance(sa, SockaddrIn | SockaddrIn6):
             return Rewrite(((1, scratch.place(task, ctx, final)),))
         cookie = _cookie(dup)
-        if verdict.record is not None:  # type: ignore[union-attr]
-            k.note_connection(cookie, verdict.record)  # type: ignore[union-attr]
+        k.note_socket(cookie, verdict.record if stream else None)  # type: ignore[union-attr]
         if _is_loopback(final):
             try:
                 _ffi.connect_raw(dup, final)
@@ -671,6 +680,7 @@ def sys_bind(k: Kernel, ctx: SyscallContext) -> Outcome:
             return
         if cookie:
             vnet.note_bound(cookie, guest_raw, host_raw)
+            k.note_socket(cookie)
         if plan.published is not None and vnet.ports.published:
             if stream:  # reachable once listening: reported by listen(2)
                 vnet.listening_soon[cookie] = vnet.ports.published[-1]
@@ -736,7 +746,9 @@ def _autobind(k: Kernel, tid: int, s: socket.socket) -> None:
     except OSError:
         return  # the guest bound it meanwhile: its own bind was checked
     guest_raw = k.vnet.bound(plan, host_raw)
-    k.vnet.note_bound(_cookie(s.fileno()), guest_raw, host_raw)
+    cookie = _cookie(s.fileno())
+    k.vnet.note_bound(cookie, guest_raw, host_raw)
+    k.note_socket(cookie)
     view = parse_sockaddr(guest_raw)
     _log_bind(k, tid, plan, view if isinstance(view, SockaddrIn | SockaddrIn6) else None, protocol)
 

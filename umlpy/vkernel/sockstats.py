@@ -36,8 +36,10 @@ from __future__ import annotations
 
 import errno
 import logging
+import select
 import socket
 import struct
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -47,8 +49,10 @@ NETLINK_SOCK_DIAG = 4
 SOL_NETLINK = 270
 NETLINK_ADD_MEMBERSHIP = 1
 INET_DIAG_INFO = 2
-_GROUPS = (1, 3)  # SKNLGRP_INET_TCP_DESTROY, SKNLGRP_INET6_TCP_DESTROY
+# SKNLGRP_INET_TCP_DESTROY, SKNLGRP_INET_UDP_DESTROY, SKNLGRP_INET6_TCP_DESTROY, SKNLGRP_INET6_UDP_DESTROY
+_GROUPS = (1, 2, 3, 4)
 _RCVBUF = 4 << 20
+LINGER = 0.5  # seconds the end of a run waits for closed sockets to be freed
 # struct nlmsghdr (16 bytes), then struct inet_diag_msg: family, state, timer, retrans,
 # then struct inet_diag_sockid: sport, dport, src[16], dst[16], if, cookie[2].
 _COOKIE_AT = 16 + 4 + 2 + 2 + 16 + 16 + 4
@@ -72,12 +76,17 @@ Account = Callable[[int, int, int], None]  # record id, sent, received
 
 
 class SocketStats:
-    """Cookie -> connection-log record, settled from sock_diag when the socket goes."""
+    """Cookie -> connection-log record (or None), settled from sock_diag when the socket goes.
 
-    def __init__(self, account: Account, warn: Callable[[str], None]) -> None:
+    ``forget(cookie)`` is called for every followed socket the kernel frees (the
+    vkernel drops its per-socket views then), TCP or UDP.
+    """
+
+    def __init__(self, account: Account, warn: Callable[[str], None], forget: Callable[[int], None]) -> None:
         self._account = account
         self._warn = warn
-        self._records: dict[int, int] = {}
+        self._forget = forget
+        self._records: dict[int, int | None] = {}
         self._sock: socket.socket | None = None
         try:
             s = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC,
@@ -96,8 +105,8 @@ class SocketStats:
             return
         self._sock = s
 
-    def watch(self, cookie: int, record: int) -> None:
-        """Count socket ``cookie``'s bytes into log record ``record`` when it goes."""
+    def watch(self, cookie: int, record: int | None) -> None:
+        """Follow socket ``cookie``; count its bytes into log record ``record`` (if any) when it goes."""
         if cookie:
             self._records[cookie] = record
         self.poll()
@@ -133,9 +142,11 @@ class SocketStats:
             if length < _COOKIE_END:
                 break
             (cookie,) = _U64.unpack_from(data, offset + _COOKIE_AT)
-            record = self._records.pop(cookie, None)
-            if record is not None:
-                self._decode(record, data[offset : offset + length])
+            if cookie in self._records:
+                record = self._records.pop(cookie)
+                self._forget(cookie)
+                if record is not None:
+                    self._decode(record, data[offset : offset + length])
             offset += (length + 3) & ~3
 
     def _decode(self, record: int, message: bytes) -> None:
@@ -159,17 +170,29 @@ class SocketStats:
         self._account(record, max(sent, 0), received)
 
     def close(self) -> None:
-        """At the end of the run: settle what was freed, then the sockets still alive."""
+        """At the end of the run: settle what was freed, then the sockets still alive
+        (a dump), then wait a little for the rest: a closed socket is freed only when
+        its last timer lets go of it, a tick or so later (LINGER at most)."""
         self.poll()
-        if self._records:
+        if self._counting():
             try:
                 self._dump()
             except OSError as e:
                 log.info("sock_diag dump failed: %s", e)
+        deadline = time.monotonic() + LINGER
+        while self._sock is not None and self._counting():
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([self._sock], [], [], left)[0]:
+                log.info("%d connection(s) not settled: their byte counts are missing", self._counting())
+                break
+            self.poll()
         self._records.clear()
         if self._sock is not None:
             self._sock.close()
             self._sock = None
+
+    def _counting(self) -> int:
+        return sum(1 for r in self._records.values() if r is not None)
 
     def _dump(self) -> None:
         from pyroute2.netlink.diag import SS_ALL, DiagSocket
@@ -179,8 +202,10 @@ class SocketStats:
             for family in (socket.AF_INET, socket.AF_INET6):
                 for msg in ds.get_sock_stats(family=family, states=SS_ALL, protocol=socket.IPPROTO_TCP,
                                              extensions=1 << (INET_DIAG_INFO - 1)):
-                    record = self._records.pop(int(msg.get("idiag_cookie") or 0), None)
+                    cookie = int(msg.get("idiag_cookie") or 0)
+                    record = self._records.pop(cookie, None)
                     if record is not None:
+                        self._forget(cookie)
                         self._count(record, msg)
 
     def _count(self, record: int, msg: Any) -> None:

@@ -85,8 +85,9 @@ class Kernel:
             self.nlroute = NetlinkService(self.vnet.interfaces)
         return self.nlroute
 
-    def note_connection(self, cookie: int, record: int) -> None:
-        """Count the bytes of the guest socket with SO_COOKIE ``cookie`` into log record ``record``."""
+    def note_socket(self, cookie: int, record: int | None = None) -> None:
+        """Follow the guest socket with SO_COOKIE ``cookie`` until it is freed: then its
+        views are forgotten and, for TCP, its bytes counted into log record ``record``."""
         vnet = self.vnet
         if vnet is None or not cookie:
             return
@@ -95,7 +96,7 @@ class Kernel:
 
             log = vnet.log
             self.sockstats = SocketStats(lambda rid, sent, received: log.account(rid, sent=sent, received=received),
-                                         self.warn)
+                                         self.warn, vnet.views.forget)
         self.sockstats.watch(cookie, record)
 
     def close(self) -> None:
