@@ -132,6 +132,9 @@ def build_parser(*, with_trace: bool = True) -> argparse.ArgumentParser:
                    type=lambda t: ("allow", t), help="reach ADDR[/CIDR]|NAME|*[:PORTS][/tcp|udp] (last match wins)")
     r.add_argument("--deny", dest="net_rules", action="append", metavar="RULE",
                    type=lambda t: ("deny", t), help="refuse a destination (same syntax as --allow)")
+    r.add_argument("--publish", "-p", dest="publish", action="append", default=[], metavar="[[ADDR:]HOST:]GUEST[/tcp|udp]",
+                   help="serve the guest's port GUEST on the host at ADDR:HOST (default all addresses; no HOST: "
+                        "a free port, printed when the guest binds it)")
     r.add_argument("--ip", dest="net_address", metavar="ADDR/PREFIX",
                    help="the guest's eth0 address under --net none/loopback (default 10.0.2.15/24, gateway 10.0.2.2)")
     r.add_argument("--hostname", metavar="NAME",
@@ -269,6 +272,7 @@ def _run(args: argparse.Namespace) -> int:
         net=cast('Literal["host", "none", "loopback"]', args.net or profile.network),
         net_rules=profile.net_rules + tuple(args.net_rules),
         net_address=args.net_address,
+        publish=tuple(args.publish),
         hostname=args.hostname,
         max_tasks=args.max_procs,
         memory=args.memory,
@@ -284,7 +288,8 @@ def _run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTSTP, _ignore)
     forwarder = _SignalForwarder()
     try:
-        result = Sandbox(cfg).run(argv, on_start=forwarder.set_target, on_guest_stop=_stop_with_guest)
+        result = Sandbox(cfg).run(argv, on_start=forwarder.set_target, on_guest_stop=_stop_with_guest,
+                                  on_publish=_published)
     except UmlpyError:
         if vfs is not None and not args.state_dir:
             from umlpy import review
@@ -498,6 +503,12 @@ def _profiles(args: argparse.Namespace) -> int:
     except profiles.ProfileError as e:
         raise UmlpyError(f"umlpy: {e}", EXIT_USAGE) from None
     return 0
+
+
+def _published(p: object) -> None:
+    """Tell the user where a published guest port is, as soon as the guest listens on it."""
+    sys.stderr.write(f"umlpy: published {p}\n")
+    sys.stderr.flush()
 
 
 def _ignore(signum: int, frame: object) -> None:

@@ -75,10 +75,30 @@ def change_line(c: Mapping[str, object]) -> str:
     return f"{mark} {c.get('path')}  [{what}]"
 
 
+GUEST_OWN = "guest's own service"  # umlpy.vnet.policy's reason for a guest-to-guest connection
+
+
+def _reached(doc: Doc) -> list[dict[str, object]]:
+    """The allowed connections, outbound (connect) and inbound (accept)."""
+    return [c for c in _list(doc, "connections") if c.get("allowed") and c.get("op") in ("connect", "accept")]
+
+
 def notable(doc: Doc) -> bool:
-    """Is there anything to summarise beyond the guest's exit?"""
-    return any(_list(doc, k) for k in ("changes", "secrets", "logged")) or bool(doc.get("denied")) or bool(
-        doc.get("warnings")) or any(not c.get("allowed") for c in _list(doc, "connections"))
+    """Is there anything to summarise beyond the guest's exit?
+
+    Connections count when they leave the sandbox (a guest's own loopback
+    client/server pairs do not) or when ports were published."""
+    return any(_list(doc, k) for k in ("changes", "secrets", "logged", "published")) or bool(
+        doc.get("denied")) or bool(doc.get("warnings")) or any(
+        not c.get("allowed") for c in _list(doc, "connections")) or any(
+        c.get("op") == "connect" and c.get("reason") != GUEST_OWN for c in _reached(doc))
+
+
+def traffic(c: Mapping[str, object]) -> str:
+    """``connect 1.2.3.4:443/tcp x3: sent 3.7 KB, received 15 KB`` for a connection record."""
+    count = c.get("count")
+    times = f" x{count}" if isinstance(count, int) and count > 1 else ""
+    return f"{_endpoint(c)}{times}: sent {_size(c.get('bytes_sent'))}, received {_size(c.get('bytes_received'))}"
 
 
 def summary_lines(doc: Doc) -> list[str]:
@@ -119,6 +139,15 @@ def summary_lines(doc: Doc) -> list[str]:
         shown = ", ".join(f"{_endpoint(c)} ({c.get('errno_name')})" for c in denied_net[:5])
         lines.append(f"network: denied {len(denied_net)} destination(s): {shown}"
                      + (", ..." if len(denied_net) > 5 else ""))
+    reached = _reached(doc)
+    if reached:
+        shown = "; ".join(traffic(c) for c in reached[:5])
+        lines.append(f"network: {len(reached)} connection record(s): {shown}" + ("; ..." if len(reached) > 5 else ""))
+    published = _list(doc, "published")
+    if published:
+        lines.append("published: " + ", ".join(
+            f"guest port {p.get('guest_port')}/{p.get('protocol')} at {p.get('host_address')}:{p.get('host_port')}"
+            for p in published))
     denied = doc.get("denied")
     if isinstance(denied, dict) and denied:
         total = sum(int(v) for v in denied.values())
@@ -223,8 +252,9 @@ def to_html(doc: Doc) -> str:
               _e(s.get("count"))] for s in secrets], ["pid", "path", "hidden by", "times"]) + "</div>",
         f'<h2>Network ({len(conns)})</h2><div id="network">' + _table(
             [[_e(c.get("pid")), _e(_endpoint(c)), "allowed" if c.get("allowed") else "denied",
-              _e(c.get("errno_name") or ""), _e(c.get("rule") or c.get("reason") or "")] for c in conns],
-            ["pid", "destination", "verdict", "errno", "rule"],
+              _e(c.get("errno_name") or ""), _e(c.get("rule") or c.get("reason") or ""), _e(c.get("count")),
+              _e(_size(c.get("bytes_sent"))), _e(_size(c.get("bytes_received")))] for c in conns],
+            ["pid", "destination", "verdict", "errno", "rule", "times", "sent", "received"],
             ["allowed" if c.get("allowed") else "denied" for c in conns]) + "</div>",
         f'<h2>Refused syscalls ({len(denials)})</h2><div id="denials">' + _table(
             [[_e(d.get("tid")), _e(d.get("syscall")), _e(d.get("errno")), _e(d.get("reason"))] for d in denials],

@@ -36,6 +36,7 @@ from umlpy.vkernel.state import Kernel
 if TYPE_CHECKING:
     from umlpy.vfs.mounts import BindSpec
     from umlpy.vfs.vfs import Vfs, VfsConfig
+    from umlpy.vnet.ports import Published
     from umlpy.vnet.stack import VirtualNetwork
 
 CpuPolicy = Literal["same", "spread"] | int
@@ -76,6 +77,14 @@ class SandboxConfig:
     * ``net_rules``: ``("allow"|"deny", RULE)`` pairs in command-line order
       (:mod:`umlpy.vnet.rules`; last match wins).  With rules, even ``host``
       is checked.
+    * ``publish``: ``[[ADDR:]HOST:]GUEST[/tcp|udp]`` entries, as ``docker run -p``
+      (:func:`umlpy.vnet.ports.parse_publish`): a guest bind of port GUEST is a
+      host bind of ADDR (default the wildcard) at HOST, so host clients reach the
+      guest's server there while the guest still sees GUEST.  Without HOST the
+      host kernel picks the port; every published binding is passed to
+      ``Sandbox.run``'s ``on_publish`` as it happens and listed in
+      ``RunResult.published``.  Publishing turns the virtual network on even
+      under ``host``.
     * ``net_address``: eth0's ``ADDR/PREFIX`` (default 10.0.2.15/24, gateway
       10.0.2.2, as QEMU's user networking; :func:`umlpy.vnet.interfaces.parse_address`).
       Outside ``host`` the guest sees only the virtual ``lo`` and ``eth0``, through
@@ -114,6 +123,7 @@ class SandboxConfig:
     net: Literal["host", "none", "loopback"] = "none"
     net_rules: tuple[tuple[str, str], ...] = ()
     net_address: str | None = None
+    publish: tuple[str, ...] = ()
     hostname: str | None = None
     protect_tracer: bool = True
     inject: tuple[InjectRule, ...] = ()  # fault injection (umlpy.vkernel.inject)
@@ -157,6 +167,7 @@ class RunResult:
     landlock_scoped: bool
     landlock_fs: bool
     connections: list[dict[str, object]] = field(default_factory=list)  # umlpy.vnet.log records
+    published: list[dict[str, object]] = field(default_factory=list)  # umlpy.vnet.ports.Published, as dicts
     state_dir: str | None = None  # where the guest's changes are kept (with a vfs)
     # umlpy.vfs.changes as dicts: path, kind (created|modified|deleted), node (file|dir|symlink|other),
     # size (the new node's; the old one's for deleted), old_size (modified), meta_only
@@ -366,6 +377,7 @@ class Sandbox:
         on_start: Callable[[int], None] | None = None,
         observer: Observer | None = None,
         on_guest_stop: Callable[[int], None] | None = None,
+        on_publish: Callable[[Published], None] | None = None,
     ) -> RunResult:
         """Run ``argv`` to completion under the sandbox.
 
@@ -374,6 +386,8 @@ class Sandbox:
         :class:`umlpy.vkernel.dispatch.Observer`).  ``on_guest_stop(sig)``
         runs in the tracer thread when the guest's main process stops (job
         control); the CLI stops itself there, like a shell job.
+        ``on_publish(published)`` runs in the tracer thread when a guest
+        bind of a ``--publish``'ed port succeeded (the CLI prints it).
         Raises UmlpyError when the command cannot be started.
         """
         if not argv:
@@ -417,7 +431,8 @@ class Sandbox:
         else:
             writable, devices, unreadable = cfg.writable, landlock.DEVICE_WRITABLE, ()
         rules = landlock.Ruleset(writable=writable, devices=devices, unreadable=unreadable) if cfg.landlock else None
-        kernel = Kernel(max_tasks=cfg.max_tasks, net_mode=cfg.net, vnet_factory=vnet_factory, writable=cfg.writable,
+        kernel = Kernel(max_tasks=cfg.max_tasks, net_mode=cfg.net, vnet_factory=vnet_factory, on_publish=on_publish,
+                        writable=cfg.writable,
                         vfs=vfs, hostname=hostname)
         if vfs is not None:
             vfs.on_hidden = kernel.secret_touched
@@ -507,6 +522,7 @@ class Sandbox:
             landlock_scoped=rules.applied.scoped if rules else False,
             landlock_fs=rules.applied.fs_writes_limited if rules else False,
             connections=kernel._vnet.log.to_json() if kernel._vnet is not None else [],
+            published=[p.to_json() for p in kernel._vnet.ports.published] if kernel._vnet is not None else [],
             state_dir=os.fsdecode(vfs.state_dir) if vfs is not None else None,
             changes=changes,
             written=written,
@@ -677,7 +693,7 @@ def _vnet_factory(cfg: SandboxConfig) -> Callable[[], VirtualNetwork] | None:
     """None for the host's network; else a builder, run at once when rules need checking."""
     if cfg.net_address is not None and cfg.net == "host":
         raise UmlpyError("umlpy: --ip needs a virtual network (--net none or loopback), not --net host", 2)
-    if cfg.net == "host" and not cfg.net_rules:
+    if cfg.net == "host" and not cfg.net_rules and not cfg.publish:
         return None
     address: str = "10.0.2.15/24"
     gateway: str | None = "10.0.2.2"
@@ -694,9 +710,9 @@ def _vnet_factory(cfg: SandboxConfig) -> Callable[[], VirtualNetwork] | None:
         from umlpy.vnet.stack import VirtualNetwork
 
         config = NetConfig(hostname=cfg.hostname or DEFAULT_HOSTNAME, address=address, gateway=gateway)
-        return VirtualNetwork.from_options(cfg.net, cfg.net_rules, config=config)
+        return VirtualNetwork.from_options(cfg.net, cfg.net_rules, cfg.publish, config=config)
 
-    if cfg.net_rules:  # a bad rule is a usage error before anything runs
+    if cfg.net_rules or cfg.publish:  # a bad rule is a usage error before anything runs
         try:
             built = build()
         except ValueError as e:

@@ -183,17 +183,27 @@ def test_connect_sockaddr_flip_never_reaches_the_denied_server(build_guest, tcp:
 
 
 def test_listen_without_bind_stays_on_loopback() -> None:
-    """listen(2)'s autobind would pick the wildcard address; under none it is host loopback."""
+    """listen(2)'s autobind would pick the wildcard address; under none the host socket
+    is on host loopback (seen in the host's /proc/net/tcp*), while the guest reads back
+    the wildcard, as it would natively."""
     prog = (
-        "import socket\n"
-        "s = socket.socket(); s.listen(); print(s.getsockname()[0])\n"
+        "import socket, struct\n"
+        "def host_view(fam, port):\n"
+        "    for line in open('/proc/net/tcp' + ('6' if fam == socket.AF_INET6 else '')).readlines()[1:]:\n"
+        "        local, st = line.split()[1], line.split()[3]\n"
+        "        a, p = local.split(':')\n"
+        "        if int(p, 16) == port and st == '0A':\n"
+        "            raw = b''.join(struct.pack('<I', int(a[i:i + 8], 16)) for i in range(0, len(a), 8))\n"
+        "            return socket.inet_ntop(fam, raw)\n"
+        "s = socket.socket(); s.listen(); print(s.getsockname()[0], host_view(socket.AF_INET, s.getsockname()[1]))\n"
         "c = socket.create_connection(('127.0.0.1', s.getsockname()[1])); s.accept(); print('ok')\n"
-        "s6 = socket.socket(socket.AF_INET6); s6.listen(); print(s6.getsockname()[0])\n"
+        "s6 = socket.socket(socket.AF_INET6); s6.listen()\n"
+        "print(s6.getsockname()[0], host_view(socket.AF_INET6, s6.getsockname()[1]))\n"
     )
     r = run_umlpy("run", "--net", "none", "-q", "--", sys.executable, "-c", prog)
-    assert r.stdout.splitlines() == ["127.0.0.1", "ok", "::1"], r.stderr  # the host's own view of the socket
+    assert r.stdout.splitlines() == ["0.0.0.0 127.0.0.1", "ok", ":: ::1"], r.stderr
     r = run_umlpy("run", "--net", "host", "-q", "--", sys.executable, "-c", prog)
-    assert r.stdout.splitlines() == ["0.0.0.0", "ok", "::"], r.stderr
+    assert r.stdout.splitlines() == ["0.0.0.0 0.0.0.0", "ok", ":: ::"], r.stderr
 
 
 _SENDMMSG = """
@@ -325,5 +335,86 @@ def test_unix_sockets_guest_pairs_work_host_daemons_refused(tmp_path: Path) -> N
                       "import socket; socket.socket(socket.AF_UNIX).connect('/run/svc.sock'); print('reached')")
         assert r.stdout == "reached\n", r.stderr
         srv.accept()[0].close()
+    finally:
+        srv.close()
+
+
+_UNIX_DGRAM = """
+import os, socket, sys
+host, work = sys.argv[1], sys.argv[2]
+own = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+own.bind(os.path.join(work, "own.sock"))
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+for name, send in [("sendto", lambda a: s.sendto(b"hi", a)), ("sendmsg", lambda a: s.sendmsg([b"h", b"i"], [], 0, a))]:
+    try:
+        send(host)
+        print(name, "host", "sent")
+    except OSError as e:
+        print(name, "host", e.errno)
+    send(os.path.join(work, "own.sock"))
+    print(name, "own", own.recv(10))
+"""
+
+
+def test_unix_datagrams_reach_only_guest_sockets(tmp_path: Path) -> None:
+    host = tmp_path / "host.dgram"
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    srv.bind(str(host))
+    srv.setblocking(False)
+    work = tmp_path / "w"
+    (work / "h").mkdir(parents=True)
+    try:
+        for fs in ((), ("--host-fs",)):  # through the vfs, and straight on the host's filesystem
+            r = run_umlpy("run", "-q", *fs, "--", sys.executable, "-c", _UNIX_DGRAM, str(host), str(work))
+            assert r.stdout.splitlines() == ["sendto host 111", "sendto own b'hi'", "sendmsg host 111",
+                                             "sendmsg own b'hi'"], r.stderr  # ECONNREFUSED: as if nobody were bound
+        with pytest.raises(BlockingIOError):
+            srv.recv(10)  # nothing arrived
+        r = run_umlpy("run", "-q", "--net", "host", "--host-fs", "--", sys.executable, "-c", _UNIX_DGRAM, str(host),
+                      str(work / "h"))
+        assert r.stdout.splitlines()[0] == "sendto host sent", r.stderr
+        assert srv.recv(10) == b"hi"
+    finally:
+        srv.close()
+
+
+_UNIX_DGRAM_RACE = r"""
+import os, socket, sys, threading
+host_path, d = sys.argv[1], sys.argv[2]
+own = os.path.join(d, "own.dgram")
+mine = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); mine.bind(own)
+link = os.path.join(d, "l")
+os.symlink(own, link)
+done = False
+def flip():                      # swap the symlink between our socket and the host's
+    while not done:
+        os.symlink(host_path, link + ".h"); os.replace(link + ".h", link)
+        os.symlink(own, link + ".o"); os.replace(link + ".o", link)
+threading.Thread(target=flip).start()
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+ok = 0
+for _ in range(int(sys.argv[3])):
+    try:
+        s.sendto(b"x", link); ok += 1; mine.recv(1)
+    except OSError:
+        pass
+done = True
+print("own" if ok else "none", "finished")
+"""
+
+
+def test_unix_datagram_symlink_race_never_reaches_the_host(tmp_path: Path) -> None:
+    host = tmp_path / "host.dgram"
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    srv.bind(str(host))
+    srv.setblocking(False)
+    work = tmp_path / "w"
+    work.mkdir()
+    try:
+        r = run_umlpy("run", "-q", "--cpu", "spread", "--", sys.executable, "-c", _UNIX_DGRAM_RACE, str(host), str(work),
+                      "500", timeout=120)
+        assert r.stdout == "own finished\n", r.stderr
+        with pytest.raises(BlockingIOError):
+            srv.recv(10)
     finally:
         srv.close()

@@ -84,6 +84,17 @@ def test_prctl_option_compared_as_int(option: int, high: int) -> None:
     assert got == want
 
 
+NET_PROG = seccomp_filter.build(net_none=True)
+
+
+@given(st.sampled_from(["accept", "accept4"]), st.integers(0, 2**64 - 1) | st.sampled_from([0, 1 << 32, 1 << 63]))
+def test_accept_stops_for_any_non_null_address_pointer(name: str, pointer: int) -> None:
+    """A pointer is read whole by the kernel: 0x100000000 is not NULL."""
+    got = run(NET_PROG, x86_64.SYSCALL_NUMBERS[name], args=(3, pointer, 0, 0, 0, 0))
+    assert got == (bpf.SECCOMP_RET_ALLOW if pointer == 0 else bpf.SECCOMP_RET_TRACE)
+    assert run(PROG, x86_64.SYSCALL_NUMBERS[name], args=(3, pointer, 0, 0, 0, 0)) == bpf.SECCOMP_RET_ALLOW
+
+
 def test_trace_all_traps_everything_but_errno_entries() -> None:
     prog = seccomp_filter.build(trace_all=True)
     for nr, e in BY_NR.items():

@@ -82,7 +82,7 @@ def test_facade_decisions_and_errors() -> None:
 
 def test_bad_options_are_one_line() -> None:
     for args, msg in [(("wide",), "unknown network mode"), (("none", [("allow", "1.2.3.4:x")]), "bad network rule"),
-                      (("none", [], ["80"]), "bad --publish")]:
+                      (("none", [], ["x80"]), "bad --publish")]:
         with pytest.raises(ValueError, match=msg):
             VirtualNetwork.from_options(*args)  # type: ignore[arg-type]
 

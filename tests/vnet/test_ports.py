@@ -24,6 +24,11 @@ ETH0 = frozenset({ip("10.0.2.15")})
         ("5353:53/udp", Publish(5353, 53, UDP, None)),
         ("127.0.0.1:8080:80/tcp", Publish(8080, 80, TCP, ip("127.0.0.1"))),
         ("[::1]:8080:80", Publish(8080, 80, TCP, ip("::1"))),
+        ("80", Publish(0, 80, TCP, None)),  # automatic host port
+        ("53/udp", Publish(0, 53, UDP, None)),
+        (":80", Publish(0, 80, TCP, None)),
+        ("127.0.0.1::80", Publish(0, 80, TCP, ip("127.0.0.1"))),
+        ("[::1]::80", Publish(0, 80, TCP, ip("::1"))),
     ],
 )
 def test_parse_publish(text: str, want: Publish) -> None:
@@ -32,7 +37,7 @@ def test_parse_publish(text: str, want: Publish) -> None:
 
 @pytest.mark.parametrize(
     ("text", "message"),
-    [("80", "expected"), ("0:80", "1-65535"), ("a:80", "'a'"), ("1:2/sctp", "tcp or udp"),
+    [("", "''"), ("x", "'x'"), ("0:80", "1-65535"), ("80:0", "1-65535"), ("[::1]:80", "expected [IPV6]"), ("a:80", "'a'"), ("1:2/sctp", "tcp or udp"),
      ("x.y:1:2", "not an IP address"), ("[::1]8080:80", "expected [IPV6]"), ("1:2:3:4", "expected")],
 )
 def test_parse_publish_errors(text: str, message: str) -> None:

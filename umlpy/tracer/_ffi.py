@@ -479,6 +479,33 @@ def bind_raw(fd: int, addr: bytes) -> None:
         _raise("bind")
 
 
+NR_GETSOCKNAME: Final = 51
+NR_GETPEERNAME: Final = 52
+NR_GETSOCKOPT: Final = 55
+
+
+def sockname_raw(fd: int, *, peer: bool = False) -> bytes:
+    """getsockname(2) (getpeername(2) with ``peer``) as raw sockaddr bytes; raises OSError."""
+    buf = ctypes.create_string_buffer(128)
+    size = ctypes.c_uint(128)
+    r = _syscall(ctypes.c_long(NR_GETPEERNAME if peer else NR_GETSOCKNAME), ctypes.c_long(fd), buf,
+                 ctypes.byref(size))
+    if r == -1:
+        _raise("getpeername" if peer else "getsockname")
+    return buf.raw[: min(size.value, 128)]
+
+
+def getsockopt_raw(fd: int, level: int, opt: int, size: int) -> bytes:
+    """getsockopt(2) into a ``size``-byte buffer; the bytes the kernel filled; raises OSError."""
+    buf = ctypes.create_string_buffer(size)
+    length = ctypes.c_uint(size)
+    r = _syscall(ctypes.c_long(NR_GETSOCKOPT), ctypes.c_long(fd), ctypes.c_long(level), ctypes.c_long(opt), buf,
+                 ctypes.byref(length))
+    if r == -1:
+        _raise("getsockopt")
+    return buf.raw[: min(length.value, size)]
+
+
 # Landlock structures (include/uapi/linux/landlock.h).
 class landlock_ruleset_attr(ctypes.Structure):
     _fields_ = (

@@ -13,7 +13,8 @@ include/uapi/linux/seccomp.h) is laid out as:
 
 Argument checks only read the low 32 bits of an argument: the kernel ignores
 the upper half of ``int`` parameters, so comparing all 64 bits would let a
-guest set a high bit to dodge the check.
+guest set a high bit to dodge the check.  Pointers are the exception: the
+kernel reads them whole, so :class:`IfArgNull` tests both halves.
 
 When a syscall's path through the program reads no argument, the kernel's
 seccomp action cache (Linux >= 5.11) learns that it is always ALLOW and
@@ -77,7 +78,20 @@ class IfArgIn:
     otherwise: Ret
 
 
-Rule = Ret | IfArgMask | IfArgIn
+@dataclass(frozen=True, slots=True)
+class IfArgNull:
+    """``then`` if all 64 bits of ``args[arg]`` are zero (a NULL pointer), else ``otherwise``.
+
+    For pointer arguments, which the kernel reads whole: testing only the low
+    half would let ``0x100000000`` pass as NULL.
+    """
+
+    arg: int
+    then: Ret
+    otherwise: Ret
+
+
+Rule = Ret | IfArgMask | IfArgIn | IfArgNull
 
 ALLOW: Final = Ret(SECCOMP_RET_ALLOW)
 TRACE: Final = Ret(SECCOMP_RET_TRACE)
@@ -108,6 +122,15 @@ def _block(rule: Rule) -> list[Insn]:
             out.append((_RET_K, 0, 0, otherwise.value))
             out.append((_RET_K, 0, 0, then.value))
             return out
+        case IfArgNull(arg, then, otherwise):
+            return [
+                (_LD_W_ABS, 0, 0, _off_arg(arg)),
+                (_JEQ_K, 0, 2, 0),  # low half non-zero: otherwise
+                (_LD_W_ABS, 0, 0, _off_arg(arg) + 4),
+                (_JEQ_K, 1, 0, 0),  # high half zero too: then
+                (_RET_K, 0, 0, otherwise.value),
+                (_RET_K, 0, 0, then.value),
+            ]
     raise TypeError(rule)
 
 

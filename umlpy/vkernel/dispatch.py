@@ -238,7 +238,8 @@ class VirtualKernel:
                 log.info("denied %s (tid %d): %s", _name(ctx), ctx.tid, reason)
                 ctx.skip(-err)
             case Rewrite(args, on_exit, nr):
-                ctx.set_args(dict(args), nr)
+                if args or nr is not None:
+                    ctx.set_args(dict(args), nr)
                 if on_exit is not None:
                     ctx.on_exit(on_exit)
 

@@ -28,7 +28,8 @@ def rules(
     ``net_none``: a network policy other than the host's is enforced
     (:mod:`umlpy.vkernel.net`): socket() stops only for families other than
     unix/inet/inet6, sendto only with an address; connect, bind, listen,
-    sendmsg, sendmmsg, getsockname and getpeername always stop; ioctl also
+    sendmsg, sendmmsg, getsockname and getpeername always stop, accept and
+    accept4 when their address pointer is not NULL; ioctl also
     for the netdevice requests (``net.SIOC_TRAPPED``).
 
     ``native_rules`` (name -> rule) replace ALLOW for calls that would
@@ -42,6 +43,8 @@ def rules(
             out[nr] = bpf.IfArgIn(0, net.NATIVE_FAMILIES, bpf.ALLOW, bpf.TRACE)
         elif e.name == "sendto" and net_none and not trace_all and e.name not in forced:
             out[nr] = bpf.IfArgIn(5, (0,), bpf.ALLOW, bpf.TRACE)
+        elif e.name in net.ACCEPT_CALLS and net_none and not trace_all and e.name not in forced:
+            out[nr] = bpf.IfArgNull(1, bpf.ALLOW, bpf.TRACE)  # stops only to rewrite a peer address
         elif e.name == "ioctl" and net_none and not trace_all and e.name not in forced:
             assert isinstance(e.rule, bpf.IfArgIn)
             out[nr] = bpf.IfArgIn(1, e.rule.values + net.SIOC_TRAPPED, bpf.TRACE, bpf.ALLOW)

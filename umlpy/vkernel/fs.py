@@ -1212,6 +1212,20 @@ def sys_unix_connect(k: Kernel, ctx: SyscallContext) -> Outcome:
         os.close(sock)
 
 
+def unix_target(k: Kernel, ctx: SyscallContext, path: bytes) -> int:
+    """An O_PATH fd, the tracer's, of the socket file at the guest's pathname
+    ``path`` (a datagram destination), resolved in the guest's view."""
+    c = _call(k, ctx)
+    res = c.resolve(None, 4, path=path)
+    if res.host is None:
+        raise GuestError(errno.ENOENT)
+    try:
+        target, _ = _open_beneath_root(res.host, final=True)
+    except OSError as e:
+        raise GuestError(e.errno or errno.ECONNREFUSED) from None
+    return target
+
+
 # -- execve ---------------------------------------------------------------------------
 
 NR_EXECVE = 59

@@ -23,6 +23,16 @@ Under any other policy:
 * listen(2): emulated on the tracer's duplicate of the socket, after
   binding an unbound IP socket to host loopback (listen's autobind would
   otherwise pick the wildcard address, reachable from the network).
+* getsockname(2), getpeername(2): emulated on the tracer's duplicate, the
+  host's answer shown in the guest's view (:mod:`umlpy.vnet.views`: the
+  port and wildcard it bound, the address it connected to).  accept(2) and
+  accept4(2) stop only when the address pointer is not NULL (all 64 bits:
+  :class:`umlpy.tracer.bpf.IfArgNull`) and rewrite it at exit.
+* sendto(2)/sendmsg(2) to a pathname unix address (outside ``--net host``):
+  only to a socket a guest process holds, sent by the tracer to the inode it
+  checked (:func:`_unix_datagram`).
+* Byte counts: each connection's socket cookie is followed until the kernel
+  frees it (:mod:`umlpy.vkernel.sockstats`).
 * sendmmsg(2): the kernel writes each entry's ``msg_len`` back into the
   array, so the array cannot live in the read-only page, and leaving it in
   guest memory leaves every ``msg_name`` raceable.  So for IP datagram
@@ -51,9 +61,11 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import logging
 import os
 import socket
 import struct
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from umlpy.tracer import _ffi, memory
@@ -82,11 +94,17 @@ if TYPE_CHECKING:
 
 from umlpy.vkernel.netcalls import LOCAL_FAMILIES, VNET_CALLS, VNET_FAMILIES  # noqa: F401
 
+log = logging.getLogger(__name__)
+
 _MSGHDR = struct.Struct("=QI4xQQQQi4x")  # name, namelen, iov, iovlen, control, controllen, flags
 _MMSGHDR_SIZE = 64  # struct mmsghdr: msghdr, msg_len, padding
 UIO_MAXIOV = 1024
 MAX_DATAGRAM = 65535 + 65536  # above any UDP datagram (IPv6 jumbograms aside)
+UNIX_DATAGRAM_MAX = 4 << 20  # above a unix datagram's default limit (sk_sndbuf, net.core.wmem_max)
 NR_SENDMSG = 46
+SO_DOMAIN = 39
+_STREAM_TYPES = (socket.SOCK_STREAM, socket.SOCK_SEQPACKET)
+SO_COOKIE = 57
 _PROTOCOLS = {6: Protocol.TCP, 17: Protocol.UDP, 136: Protocol.UDP, 1: Protocol.ICMP, 58: Protocol.ICMPV6}
 
 
@@ -101,15 +119,147 @@ def sys_socket(k: Kernel, ctx: SyscallContext) -> Outcome:
 
 
 def sys_getsockname(k: Kernel, ctx: SyscallContext) -> Outcome:
-    """Implements getsockname(2) for emulated netlink sockets; others pass."""
+    """Implements getsockname(2): emulated netlink sockets, and IP sockets in the guest's view."""
     em = nlroute.emulated(k, ctx.tid, ctx.args[0])
-    return nlroute.getname(ctx, em, peer=False) if em is not None else PASS
+    if em is not None:
+        return nlroute.getname(ctx, em, peer=False)
+    return _getname(k, ctx, peer=False)
 
 
 def sys_getpeername(k: Kernel, ctx: SyscallContext) -> Outcome:
-    """Implements getpeername(2) for emulated netlink sockets; others pass."""
+    """Implements getpeername(2): emulated netlink sockets, and IP sockets in the guest's view."""
     em = nlroute.emulated(k, ctx.tid, ctx.args[0])
-    return nlroute.getname(ctx, em, peer=True) if em is not None else PASS
+    if em is not None:
+        return nlroute.getname(ctx, em, peer=True)
+    return _getname(k, ctx, peer=True)
+
+
+def _getname(k: Kernel, ctx: SyscallContext, *, peer: bool) -> Outcome:
+    """getsockname/getpeername of an IP socket, emulated on the tracer's duplicate.
+
+    Emulated at entry rather than fixed at exit: one stop instead of two, and
+    the host's own (host-port) answer never reaches guest memory, where a
+    second guest thread could read it.  Other families pass.
+    """
+    vnet = k.vnet
+    if vnet is None:
+        return PASS
+    dup = _grab(k, ctx.tid, ctx.args[0] & 0xFFFFFFFF)
+    try:
+        names = _names(dup)
+        if names is None:
+            return PASS
+        cookie, protocol, local, remote = names
+        if peer:
+            if remote is None:
+                raise GuestError(errno.ENOTCONN)
+            raw = vnet.peername(cookie, remote, local, protocol)
+        else:
+            raw = vnet.sockname(cookie, local, remote, protocol)
+    finally:
+        os.close(dup)
+    return nlroute.put_sockaddr(ctx, ctx.args[1], ctx.args[2], raw)
+
+
+def _names(dup: int) -> tuple[int, Protocol, bytes, bytes | None] | None:
+    """(cookie, protocol, host local name, host peer name or None) of an IP socket; None for others."""
+    try:
+        local = _ffi.sockname_raw(dup)
+    except OSError as e:
+        raise GuestError(e.errno or errno.ENOTSOCK) from None
+    if len(local) < 2 or int.from_bytes(local[:2], "little") not in (socket.AF_INET, socket.AF_INET6):
+        return None
+    protocol, _stream = _kind_of(dup)
+    try:
+        remote: bytes | None = _ffi.sockname_raw(dup, peer=True)
+    except OSError:
+        remote = None
+    return _cookie(dup), protocol, local, remote
+
+
+def _cookie(dup: int) -> int:
+    """The socket's SO_COOKIE: names it for the views and the byte counters (0 if unknown)."""
+    try:
+        return int.from_bytes(_ffi.getsockopt_raw(dup, socket.SOL_SOCKET, SO_COOKIE, 8), "little")
+    except OSError:
+        return 0
+
+
+def sys_accept(k: Kernel, ctx: SyscallContext) -> Outcome:
+    """Implements accept(2)/accept4(2) with an address: the peer in the guest's view.
+
+    The filter stops only when the address pointer is not NULL (all 64 bits).
+    For an IP socket the call runs unchanged and at its exit the tracer
+    overwrites the host's answer with the guest's view of the new socket's
+    peer, truncated to the ``*addrlen`` read at entry, as move_addr_to_user
+    does.  (Running it with a NULL address instead would keep the host's
+    answer out of guest memory, but a call the kernel restarts after a signal
+    — SIGCHLD, a stop — would then run again with NULL, untrapped, and never
+    fill the guest's buffer.  The host's peer port is visible to a racing
+    thread for the length of the exit stop; it grants nothing.)  Accepted
+    connections are logged (op ``accept``, folded per guest service) and
+    their bytes counted.
+    """
+    vnet = k.vnet
+    addr, lenp = ctx.args[1], ctx.args[2]
+    if vnet is None or addr == 0:
+        return PASS
+    dup = _grab(k, ctx.tid, ctx.args[0] & 0xFFFFFFFF)
+    try:
+        try:
+            family = _getsockopt_int(dup, SO_DOMAIN)
+        except OSError as e:
+            raise GuestError(e.errno or errno.ENOTSOCK) from None
+    finally:
+        os.close(dup)
+    if family not in (socket.AF_INET, socket.AF_INET6):
+        return PASS
+    try:
+        (ulen,) = struct.unpack("=i", memory.read(ctx.tid, lenp, 4))
+    except (OSError, OverflowError, struct.error):
+        return PASS  # the kernel fails it (EFAULT) after accepting, as it would natively
+    tid, pid = ctx.tid, k.tgid_of(ctx.tid)
+
+    def accepted(ret: int) -> None:
+        if ret < 0 or ulen < 0:
+            return
+        try:
+            dup = _ffi.grab_fd(tid, ret, pid)
+        except OSError:
+            return
+        try:
+            names = _names(dup)
+        except GuestError:
+            names = None
+        finally:
+            os.close(dup)
+        if names is None:
+            return
+        cookie, protocol, local, remote = names
+        if remote is None:
+            return
+        raw = vnet.peername(cookie, remote, local, protocol)
+        _log_accept(k, pid, cookie, vnet.sockname(cookie, local, remote, protocol), raw, protocol)
+        try:
+            if ulen:
+                memory.write(tid, addr, raw[:ulen])
+            memory.write(tid, lenp, struct.pack("=i", len(raw)))
+        except (OSError, OverflowError):
+            log.debug("accept: tid %d unmapped its address buffer meanwhile", tid)
+        return
+
+    return Rewrite((), accepted)
+
+
+def _log_accept(k: Kernel, pid: int, cookie: int, local: bytes, peer: bytes, protocol: Protocol) -> None:
+    vnet = k.vnet
+    sa, who = parse_sockaddr(local), parse_sockaddr(peer)
+    if vnet is None or not isinstance(sa, SockaddrIn | SockaddrIn6):
+        return
+    rid = vnet.log.add(pid=pid, op="accept", family="AF_INET" if isinstance(sa, SockaddrIn) else "AF_INET6",
+                       address=str(policy_address(sa)), port=sa.port, protocol=protocol.name.lower(), allowed=True,
+                       reason=f"first peer {_describe(peer)}" if isinstance(who, SockaddrIn | SockaddrIn6) else "")
+    k.note_socket(cookie, rid)
 
 
 def _family_name(family: int) -> str:
@@ -144,40 +294,31 @@ def _sock_kind(k: Kernel, tid: int, fd: int) -> tuple[Protocol, bool]:
 def _kind_of(dup: int) -> tuple[Protocol, bool]:
     """(policy protocol, is a stream socket) of the tracer's own socket fd ``dup``."""
     try:
-        typ = socket.SocketKind(_getsockopt_int(dup, socket.SO_TYPE))
+        typ = _getsockopt_int(dup, socket.SO_TYPE)
         proto = _getsockopt_int(dup, socket.SO_PROTOCOL)
-    except (OSError, ValueError) as e:
-        raise GuestError(getattr(e, "errno", None) or errno.ENOTSOCK) from None
-    stream = typ in (socket.SOCK_STREAM, socket.SOCK_SEQPACKET)
+    except OSError as e:
+        raise GuestError(e.errno or errno.ENOTSOCK) from None
+    stream = typ in _STREAM_TYPES
     return _PROTOCOLS.get(proto, Protocol.TCP if stream else Protocol.UDP), stream
 
 
 def _getsockopt_int(fd: int, opt: int) -> int:
-    s = socket.socket(fileno=os.dup(fd))
-    try:
-        return int(s.getsockopt(socket.SOL_SOCKET, opt))
-    finally:
-        s.close()
+    return int.from_bytes(_ffi.getsockopt_raw(fd, socket.SOL_SOCKET, opt, 4), "little", signed=True)
 
 
-def _host_sockname(k: Kernel, tid: int, fd: int) -> bytes | None:
-    """The host's getsockname(2) bytes of the guest's IP socket ``fd``, if it can be had."""
+def _host_sockname(k: Kernel, tid: int, fd: int) -> tuple[bytes | None, int]:
+    """The host's getsockname(2) bytes of the guest's socket ``fd`` (None if they cannot be
+    had) and its cookie (0 if unknown)."""
     try:
         dup = _grab(k, tid, fd)
     except (GuestError, OSError):
-        return None
+        return None, 0
     try:
-        s = socket.socket(fileno=dup)
+        return _ffi.sockname_raw(dup), _cookie(dup)
     except OSError:
-        os.close(dup)
-        return None
-    try:
-        name = s.getsockname()
-        return encode_sockaddr(inet_sockaddr(name[0].split("%")[0], name[1]))
-    except (OSError, ValueError, TypeError, IndexError):
-        return None
+        return None, 0
     finally:
-        s.close()
+        os.close(dup)
 
 
 def _log_bind(k: Kernel, tid: int, plan: BindPlan | BindRefused, guest: SockaddrIn | SockaddrIn6 | None,
@@ -258,17 +399,27 @@ def sys_connect(k: Kernel, ctx: SyscallContext) -> Outcome:
         sa = parse_sockaddr(raw)
         if isinstance(sa, SockaddrUn) and sa.kind is UnixKind.PATHNAME and k.net_mode != "host":
             return unixsock.connect(k, ctx, dup, sa.name)
-        out = _decided(k, ctx, vnet.connect(raw, protocol=protocol, stream=stream, pid=k.tgid_of(ctx.tid)),
-                       f"connect to {_describe(raw)}")
+        verdict = vnet.connect(raw, protocol=protocol, stream=stream, pid=k.tgid_of(ctx.tid))
+        out = _decided(k, ctx, verdict, f"connect to {_describe(raw)}")
         if not isinstance(out, bytes | None):
             return out
         final = out if out is not None else raw
+        if not isinstance(sa, SockaddrIn | SockaddrIn6):
+            return Rewrite(((1, scratch.place(task, ctx, final)),))
+        cookie = _cookie(dup)
+        k.note_socket(cookie, verdict.record if stream else None)  # type: ignore[union-attr]
         if _is_loopback(final):
             try:
                 _ffi.connect_raw(dup, final)
             except OSError as e:
                 return Emulate(-(e.errno or errno.ECONNREFUSED))
+            try:
+                local: bytes | None = _ffi.sockname_raw(dup)
+            except OSError:
+                local = None
+            vnet.note_connected(cookie, raw, final, local)
             return Emulate(0)
+        vnet.note_connected(cookie, raw, final)
         return Rewrite(((1, scratch.place(task, ctx, final)),))
     finally:
         os.close(dup)
@@ -293,6 +444,10 @@ def sys_sendto(k: Kernel, ctx: SyscallContext) -> Outcome:
         return nlroute.sendto(k, ctx, em)
     raw = _read_addr(ctx, ctx.args[4], length)
     task = _task(k, ctx)
+    path = _unix_pathname(k, raw)
+    if path is not None:
+        tid, buf, size = ctx.tid, ctx.args[1], ctx.args[2]
+        return _unix_datagram(k, ctx, fd, raw, path, lambda: _read_buf(tid, buf, size), ctx.args[3] & 0xFFFFFFFF)
     protocol, _stream = _sock_kind(k, ctx.tid, fd)
     out = _decided(k, ctx, vnet.send(raw, protocol=protocol, pid=k.tgid_of(ctx.tid)), f"send to {_describe(raw)}")
     if not isinstance(out, bytes | None):
@@ -323,6 +478,13 @@ def sys_sendmsg(k: Kernel, ctx: SyscallContext) -> Outcome:
     placed_name = 0
     if namelen:
         raw = _read_addr(ctx, name, namelen)
+        path = _unix_pathname(k, raw)
+        if path is not None:
+            if control and controllen:
+                return Deny(errno.EPERM, f"--net {k.net_mode}: sendmsg with control data to a unix pathname")
+            tid = ctx.tid
+            return _unix_datagram(k, ctx, fd, raw, path, lambda: _read_iov(tid, iov, iovlen, UNIX_DATAGRAM_MAX),
+                                  ctx.args[2] & 0xFFFFFFFF)
         protocol, _stream = _sock_kind(k, ctx.tid, fd)
         out = _decided(k, ctx, vnet.send(raw, protocol=protocol, pid=k.tgid_of(ctx.tid)),
                        f"sendmsg to {_describe(raw)}")
@@ -401,7 +563,54 @@ def sys_sendmmsg(k: Kernel, ctx: SyscallContext) -> Outcome:
         return Emulate(sent)
 
 
-def _read_iov(tid: int, iov: int, iovlen: int) -> bytes:
+def _unix_pathname(k: Kernel, raw: bytes) -> bytes | None:
+    """The path of a pathname unix destination the policy checks (outside --net host), else None."""
+    if k.net_mode == "host" or len(raw) < 3 or raw[0] != socket.AF_UNIX or raw[1] != 0 or raw[2] == 0:
+        return None
+    sa = parse_sockaddr(raw)
+    return sa.name if isinstance(sa, SockaddrUn) and sa.kind is UnixKind.PATHNAME else None
+
+
+def _unix_datagram(k: Kernel, ctx: SyscallContext, fd: int, raw: bytes, path: bytes,
+                   data: Callable[[], bytes], flags: int) -> Outcome:
+    """sendto/sendmsg with a pathname unix destination, done by the tracer on its duplicate.
+
+    On a SOCK_DGRAM socket the destination must be a socket a guest process
+    holds (:func:`umlpy.vkernel.unixsock.check_target`); the datagram then goes
+    to exactly the socket file checked (``/proc/self/fd/<O_PATH fd>``), whatever
+    a racing thread does to the path.  Other socket types reject or ignore an
+    address without resolving it: the tracer sends with the guest's bytes and
+    the kernel answers as it would.  Sent with MSG_DONTWAIT (the tracer never
+    blocks): a blocking send to a full receiver fails with EAGAIN instead of
+    waiting, and a receiver with SO_PASSCRED sees the tracer's pid.
+    """
+    dup = _grab(k, ctx.tid, fd)
+    try:
+        _protocol, stream = _kind_of(dup)
+        if stream:
+            return Emulate(_sendmsg_raw(dup, data(), raw, flags | socket.MSG_DONTWAIT))
+        target = unixsock.open_target(k, ctx, path)
+        try:
+            refused = unixsock.check_target(k, target, path, listening=False)
+            if refused is not None:
+                return refused
+            return Emulate(_sendmsg_raw(dup, data(), unixsock.target_address(target), flags | socket.MSG_DONTWAIT))
+        finally:
+            os.close(target)
+    finally:
+        os.close(dup)
+
+
+def _read_buf(tid: int, addr: int, size: int) -> bytes:
+    if size > UNIX_DATAGRAM_MAX:
+        raise GuestError(errno.EMSGSIZE)
+    try:
+        return memory.read(tid, addr, size) if size else b""
+    except (OSError, OverflowError):
+        raise GuestError(errno.EFAULT) from None
+
+
+def _read_iov(tid: int, iov: int, iovlen: int, limit: int = MAX_DATAGRAM) -> bytes:
     if iovlen > UIO_MAXIOV:
         raise GuestError(errno.EMSGSIZE)
     try:
@@ -411,7 +620,7 @@ def _read_iov(tid: int, iov: int, iovlen: int) -> bytes:
         for j in range(iovlen):
             base, length = struct.unpack_from("=QQ", vec, j * 16)
             total += length
-            if total > MAX_DATAGRAM:
+            if total > limit:
                 raise GuestError(errno.EMSGSIZE)
             parts.append(memory.read(tid, base, length))
     except (OSError, OverflowError):
@@ -443,7 +652,7 @@ def sys_bind(k: Kernel, ctx: SyscallContext) -> Outcome:
         return nlroute.bind(k, ctx, em)
     raw = _read_addr(ctx, ctx.args[1], length)
     task = _task(k, ctx)
-    protocol, _stream = _sock_kind(k, ctx.tid, fd)
+    protocol, stream = _sock_kind(k, ctx.tid, fd)
     if not raw:
         return Emulate(-errno.EINVAL)
     plan = vnet.bind(raw, protocol=protocol)
@@ -463,11 +672,21 @@ def sys_bind(k: Kernel, ctx: SyscallContext) -> Outcome:
     def bound(ret: int) -> None:
         if ret != 0:
             return
-        got = _host_sockname(k, tid, fd)
+        got, cookie = _host_sockname(k, tid, fd)
+        host_raw = got if got is not None else host
         try:
-            view = parse_sockaddr(vnet.bound(plan, got if got is not None else host))
+            guest_raw = vnet.bound(plan, host_raw)
         except TypeError:
             return
+        if cookie:
+            vnet.note_bound(cookie, guest_raw, host_raw)
+            k.note_socket(cookie)
+        if plan.published is not None and vnet.ports.published:
+            if stream:  # reachable once listening: reported by listen(2)
+                vnet.listening_soon[cookie] = vnet.ports.published[-1]
+            elif k.on_publish is not None:
+                k.on_publish(vnet.ports.published[-1])
+        view = parse_sockaddr(guest_raw)
         _log_bind(k, tid, plan, view if isinstance(view, SockaddrIn | SockaddrIn6) else None, protocol)
         return
 
@@ -502,6 +721,10 @@ def sys_listen(k: Kernel, ctx: SyscallContext) -> Outcome:
             _ffi.raw_syscall(50, s.fileno(), backlog)  # listen
         except OSError as e:
             return Emulate(-(e.errno or errno.EINVAL))
+        if vnet.listening_soon:
+            published = vnet.listening_soon.pop(_cookie(s.fileno()), None)
+            if published is not None and k.on_publish is not None:
+                k.on_publish(published)
         return Emulate(0)
     finally:
         s.close()
@@ -519,10 +742,14 @@ def _autobind(k: Kernel, tid: int, s: socket.socket) -> None:
         return
     try:
         s.bind((str(plan.host.address), plan.host.port))
-        name = s.getsockname()
+        host_raw = _ffi.sockname_raw(s.fileno())
     except OSError:
         return  # the guest bound it meanwhile: its own bind was checked
-    view = parse_sockaddr(k.vnet.bound(plan, encode_sockaddr(inet_sockaddr(name[0].split("%")[0], name[1]))))
+    guest_raw = k.vnet.bound(plan, host_raw)
+    cookie = _cookie(s.fileno())
+    k.vnet.note_bound(cookie, guest_raw, host_raw)
+    k.note_socket(cookie)
+    view = parse_sockaddr(guest_raw)
     _log_bind(k, tid, plan, view if isinstance(view, SockaddrIn | SockaddrIn6) else None, protocol)
 
 

@@ -32,6 +32,8 @@ SIOC_TRAPPED = (
 )
 # Calls trapped when the virtual network is on (sendto only with an address).
 VNET_CALLS = ("connect", "bind", "listen", "sendmsg", "sendmmsg", "getsockname", "getpeername")
+# Calls trapped when the virtual network is on and their address pointer is not NULL.
+ACCEPT_CALLS = ("accept", "accept4")
 
 
 def _impl() -> ModuleType:
@@ -74,6 +76,10 @@ def sys_getsockname(k: Kernel, ctx: SyscallContext) -> Outcome:
 
 def sys_getpeername(k: Kernel, ctx: SyscallContext) -> Outcome:
     return _impl().sys_getpeername(k, ctx)  # type: ignore[no-any-return]
+
+
+def sys_accept(k: Kernel, ctx: SyscallContext) -> Outcome:
+    return _impl().sys_accept(k, ctx)  # type: ignore[no-any-return]
 
 
 def sys_ioctl_netdev(k: Kernel, ctx: SyscallContext) -> Outcome:

@@ -19,6 +19,8 @@ from umlpy.vkernel.task import Task
 if TYPE_CHECKING:
     from umlpy.vfs.vfs import Vfs
     from umlpy.vkernel.nlroute import NetlinkService
+    from umlpy.vkernel.sockstats import SocketStats
+    from umlpy.vnet.ports import Published
     from umlpy.vnet.stack import VirtualNetwork
 
 MAX_DENIAL_RECORDS = 1000
@@ -43,6 +45,10 @@ class Kernel:
     _vnet: VirtualNetwork | None = None
     # The tracer's end of emulated NETLINK_ROUTE sockets, made by the first one.
     nlroute: NetlinkService | None = None
+    # Byte counters of the guest's connections (umlpy.vkernel.sockstats), made by the first one.
+    sockstats: SocketStats | None = None
+    # Called (in the tracer thread) when a guest bind of a --publish'ed port succeeded.
+    on_publish: Callable[[Published], None] | None = None
     hostname: str | None = None  # uname's nodename as the guest sees it (None: the host's)
     writable: tuple[str, ...] | None = None  # host writes limited to these (see umlpy.vkernel.meta)
     vfs: Vfs | None = None  # the guest's filesystem view (None: the host's, untranslated)
@@ -79,8 +85,25 @@ class Kernel:
             self.nlroute = NetlinkService(self.vnet.interfaces)
         return self.nlroute
 
+    def note_socket(self, cookie: int, record: int | None = None) -> None:
+        """Follow the guest socket with SO_COOKIE ``cookie`` until it is freed: then its
+        views are forgotten and, for TCP, its bytes counted into log record ``record``."""
+        vnet = self.vnet
+        if vnet is None or not cookie:
+            return
+        if self.sockstats is None:
+            from umlpy.vkernel.sockstats import SocketStats
+
+            log = vnet.log
+            self.sockstats = SocketStats(lambda rid, sent, received: log.account(rid, sent=sent, received=received),
+                                         self.warn, vnet.views.forget)
+        self.sockstats.watch(cookie, record)
+
     def close(self) -> None:
         """Release what the virtual kernel holds for the guest (after the run)."""
+        if self.sockstats is not None:
+            self.sockstats.close()
+            self.sockstats = None
         if self.nlroute is not None:
             self.nlroute.close()
             self.nlroute = None

@@ -227,6 +227,8 @@ POLICY_HANDLERS = {
     "sendmmsg": netcalls.sys_sendmmsg,
     "getsockname": netcalls.sys_getsockname,
     "getpeername": netcalls.sys_getpeername,
+    "accept": netcalls.sys_accept,
+    "accept4": netcalls.sys_accept,
     "uname": uts.sys_uname,  # with a virtual hostname
     **{n: meta.sys_metadata for n in meta.TRAPPED_WHEN_LIMITED},
 }

@@ -16,8 +16,13 @@ identity is the socket, not the path:
    ``/proc/self/fd/<its O_PATH fd>``, i.e. to exactly the inode it checked:
    a path or symlink swapped by a racing thread changes nothing.
 
-Abstract sockets are scoped by Landlock instead; datagram ``sendto`` to a
-pathname socket is not checked yet (documented in the README).
+Datagrams sent with a pathname address (sendto(2), sendmsg(2) on a
+SOCK_DGRAM socket) are checked the same way (:func:`check_target`: the bound
+socket must be held by a guest process, else ECONNREFUSED, what sending to a
+path nobody is bound to returns) and then sent by the tracer itself on its
+duplicate, to ``/proc/self/fd/<O_PATH fd>`` (:func:`umlpy.vkernel.net.sys_sendto`).
+
+Abstract sockets are scoped by Landlock instead.
 """
 
 from __future__ import annotations
@@ -33,6 +38,8 @@ from umlpy.vkernel.outcome import Deny, Emulate, GuestError, Outcome
 from umlpy.vkernel.state import Kernel
 
 AF_UNIX = 1
+TCP_ESTABLISHED = 1
+TCP_CLOSE = 7
 TCP_LISTEN = 10
 
 
@@ -52,19 +59,45 @@ def connect_fd(k: Kernel, dup: int, target: int, path: bytes, *, bound_in: bool 
     unless the user bound the socket into the guest's view on purpose
     (``bound_in``: ``--bind /run/docker.sock``).
     """
+    refused = check_target(k, target, path, listening=True, bound_in=bound_in)
+    if refused is not None:
+        return refused
+    try:
+        _ffi.connect_raw(dup, target_address(target))
+    except OSError as e:
+        return Emulate(-(e.errno or errno.ECONNREFUSED))
+    return Emulate(0)
+
+
+def check_target(k: Kernel, target: int, path: bytes, *, listening: bool, bound_in: bool = False) -> Outcome | None:
+    """None if the socket file held as ``target`` may be reached, else the refusal.
+
+    ``listening``: a stream listener (connect); else a bound datagram socket.
+    ``bound_in``: the user bound it into the guest's view on purpose.
+    """
     st = os.fstat(target)
     if not stat.S_ISSOCK(st.st_mode):
         return Emulate(-errno.ECONNREFUSED)
     if k.net_mode != "host" and not bound_in:
-        listener = _listener_inode(os.major(st.st_dev), os.minor(st.st_dev), st.st_ino)
-        if listener is None or not _held_by_guest(k, listener):
+        states = 1 << TCP_LISTEN if listening else 1 << TCP_CLOSE | 1 << TCP_ESTABLISHED
+        bound = _socket_inode(os.major(st.st_dev), os.minor(st.st_dev), st.st_ino, states)
+        if bound is None or not _held_by_guest(k, bound):
             return Deny(errno.ECONNREFUSED, f"--net {k.net_mode}: unix socket {os.fsdecode(path)} is outside the sandbox")
-    addr = sockaddr_un(f"/proc/self/fd/{target}".encode())
-    try:
-        _ffi.connect_raw(dup, addr)
-    except OSError as e:
-        return Emulate(-(e.errno or errno.ECONNREFUSED))
-    return Emulate(0)
+    return None
+
+
+def target_address(target: int) -> bytes:
+    """The sockaddr_un that names exactly the socket file the tracer holds as ``target``."""
+    return sockaddr_un(f"/proc/self/fd/{target}".encode())
+
+
+def open_target(k: Kernel, ctx: SyscallContext, path: bytes) -> int:
+    """An O_PATH fd of the guest's pathname ``path`` (through the vfs when there is one)."""
+    if k.vfs is not None:
+        from umlpy.vkernel import fs
+
+        return fs.unix_target(k, ctx, path)
+    return _open_target(k, ctx, path)
 
 
 def _open_target(k: Kernel, ctx: SyscallContext, path: bytes) -> int:
@@ -74,14 +107,14 @@ def _open_target(k: Kernel, ctx: SyscallContext, path: bytes) -> int:
         raise GuestError(e.errno or errno.ENOENT) from None
 
 
-def _listener_inode(major: int, minor: int, ino: int) -> int | None:
-    """The socket inode of the listening unix socket bound at (major, minor, ino)."""
+def _socket_inode(major: int, minor: int, ino: int, states: int) -> int | None:
+    """The socket inode of the unix socket in one of ``states`` bound at (major, minor, ino)."""
     from pyroute2.netlink.diag import UDIAG_SHOW_VFS, DiagSocket
 
     kdev = (major << 20) | minor  # the kernel's dev_t, as sock_diag reports it
     with DiagSocket() as ds:
         ds.bind()
-        for msg in ds.get_sock_stats(family=AF_UNIX, states=1 << TCP_LISTEN, show=UDIAG_SHOW_VFS):
+        for msg in ds.get_sock_stats(family=AF_UNIX, states=states, show=UDIAG_SHOW_VFS):
             vfs = msg.get_attr("UNIX_DIAG_VFS")
             if vfs and vfs["udiag_vfs_ino"] == ino and vfs["udiag_vfs_dev"] == kdev:
                 return int(msg["udiag_ino"])

@@ -57,7 +57,8 @@ class ConnectionRecord:
         return d
 
 
-def _size(n: int) -> str:
+def format_size(n: int) -> str:
+    """``n`` bytes for people: ``512 B``, ``3.7 kB``, ``1.2 MB`` (decimal units)."""
     if n < 1000:
         return f"{n} B"
     value = float(n)
@@ -122,7 +123,7 @@ class ConnectionLog:
             verdict = "ALLOW" if r.allowed else "DENY "
             label = f" ({r.name})" if r.name else ""
             times = f" x{r.count}" if r.count > 1 else ""
-            tail = f"sent {_size(r.bytes_sent)} recv {_size(r.bytes_received)}" if r.allowed else (r.errno_name or "")
+            tail = f"sent {format_size(r.bytes_sent)} recv {format_size(r.bytes_received)}" if r.allowed else (r.errno_name or "")
             why = r.rule or r.reason
             lines.append(f"  {verdict} {r.op:<7} {r.protocol:<4} {r.endpoint}{label}{times}  pid {r.pid}  {tail}"
                          + (f"  [{why}]" if why else ""))

@@ -16,9 +16,10 @@ ever sees its own view:
 
 Host address of a guest bind (see ip(7) on INADDR_ANY / INADDR_LOOPBACK):
 
-* a published port (``--publish [ADDR:]HOST:GUEST[/tcp|udp]``, like ``docker run -p``)
-  binds ``ADDR`` (default the wildcard) at ``HOST`` — unless the guest bound loopback
-  only, which stays loopback;
+* a published port (``--publish [[ADDR:]HOST:]GUEST[/tcp|udp]``, like ``docker run -p``)
+  binds ``ADDR`` (default the wildcard) at ``HOST`` (none or empty: a port the host
+  kernel picks, listed in :attr:`PortTable.published` once bound) — unless the guest
+  bound loopback only, which stays loopback;
 * otherwise, with ``isolate`` (policy modes ``none`` and ``loopback``), host loopback of
   the same family, so nothing outside the host can reach a guest service. Limitation:
   an IPv6 wildcard bind (dual-stack ``::``) becomes ``::1``, so guest clients must
@@ -68,7 +69,7 @@ class PortStrategy(Enum):
 class Publish:
     """One ``--publish`` entry: host ``host_address:host_port`` serves guest ``guest_port``."""
 
-    host_port: int
+    host_port: int  # 0: automatic (the host kernel picks; reported once bound)
     guest_port: int
     protocol: Protocol = Protocol.TCP
     host_address: IPAddress | None = None
@@ -81,7 +82,8 @@ def _port(text: str, value: str) -> int:
 
 
 def parse_publish(text: str) -> Publish:
-    """Parse ``[ADDR:]HOST:GUEST[/tcp|udp]`` (IPv6 ADDR in brackets). Raises ValueError."""
+    """Parse ``[[ADDR:]HOST:]GUEST[/tcp|udp]`` (IPv6 ADDR in brackets; an empty or
+    missing HOST is automatic: port 0, the host kernel picks). Raises ValueError."""
     spec, slash, proto_s = text.strip().partition("/")
     protocol = Protocol.TCP
     if slash:
@@ -91,26 +93,43 @@ def parse_publish(text: str) -> Publish:
     address: IPAddress | None = None
     if spec.startswith("["):
         close = spec.find("]")
-        if close < 0 or spec[close + 1 : close + 2] != ":":
+        if close < 0 or spec[close + 1 : close + 2] != ":" or ":" not in spec[close + 2 :]:
             raise ValueError(f"bad --publish {text!r}: expected [IPV6]:HOST:GUEST")
         addr_s, spec = spec[1:close], spec[close + 2 :]
     else:
         parts = spec.split(":")
         if len(parts) == 3:
             addr_s, spec = parts[0], ":".join(parts[1:])
-        elif len(parts) == 2:
+        elif len(parts) in (1, 2):
             addr_s = ""
         else:
-            raise ValueError(f"bad --publish {text!r}: expected [ADDR:]HOST:GUEST[/tcp|udp]")
+            raise ValueError(f"bad --publish {text!r}: expected [[ADDR:]HOST:]GUEST[/tcp|udp]")
     if addr_s:
         try:
             address = ipaddress.ip_address(addr_s)
         except ValueError:
             raise ValueError(f"bad --publish {text!r}: {addr_s!r} is not an IP address") from None
-    host_s, colon, guest_s = spec.partition(":")
-    if not colon:
-        raise ValueError(f"bad --publish {text!r}: expected HOST:GUEST ports")
-    return Publish(_port(text, host_s), _port(text, guest_s), protocol, address)
+    host_s, _colon, guest_s = spec.rpartition(":")
+    host_port = _port(text, host_s) if host_s else 0
+    return Publish(host_port, _port(text, guest_s), protocol, address)
+
+
+@dataclass(frozen=True, slots=True)
+class Published:
+    """A published guest port as the host kernel bound it (reported to the user)."""
+
+    guest_port: int
+    protocol: Protocol
+    host_address: IPAddress
+    host_port: int
+
+    def __str__(self) -> str:
+        host = f"[{self.host_address}]" if self.host_address.version == 6 else str(self.host_address)
+        return f"guest port {self.guest_port}/{self.protocol.name.lower()} at {host}:{self.host_port}"
+
+    def to_json(self) -> dict[str, object]:
+        return {"guest_port": self.guest_port, "protocol": self.protocol.name.lower(),
+                "host_address": str(self.host_address), "host_port": self.host_port}
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +190,7 @@ class PortTable:
         self.guest_addresses = guest_addresses
         self._by_guest: dict[tuple[Protocol, int, int], list[_Binding]] = {}
         self._by_host: dict[tuple[Protocol, int, int], _Binding] = {}
+        self.published: list[Published] = []
 
     def _is_local(self, address: IPAddress) -> bool:
         return address.is_loopback or address.is_unspecified or address in self.guest_addresses
@@ -206,6 +226,8 @@ class PortTable:
         self._by_host[_key(plan.protocol, binding.host_address, host_port)] = binding
         log.debug("guest %s port %d/%s bound as host %s:%d", binding.guest_address, guest_port,
                   plan.protocol.name, binding.host_address, host_port)
+        if plan.published is not None:
+            self.published.append(Published(guest_port, plan.protocol, binding.host_address, host_port))
         return replace(plan.guest, port=guest_port)
 
     def unbind(self, plan: BindPlan, host_port: int) -> None:

@@ -12,8 +12,11 @@ It ties the pieces together so a handler deals only in bytes and decisions:
 * bind(2): :meth:`VirtualNetwork.bind` gives a :class:`BindPlan` (bind ``plan.host``
   instead) or a refusal; after the host bind succeeded, :meth:`VirtualNetwork.bound` with
   the host's getsockname bytes returns the bytes the guest's getsockname(2) should show.
-* getsockname(2) / getpeername(2) / accept(2) / recvfrom(2) / recvmsg(2):
-  :meth:`VirtualNetwork.to_guest` rewrites host-side address bytes to the guest's view.
+* getsockname(2) / getpeername(2) / accept(2): :meth:`VirtualNetwork.sockname` and
+  :meth:`VirtualNetwork.peername` give the guest's view of one socket, from what the
+  handler told :meth:`note_bound` / :meth:`note_connected` (:mod:`umlpy.vnet.views`);
+  :meth:`VirtualNetwork.to_guest` rewrites any host-side address bytes (recvfrom(2)
+  source addresses, say) by the port table alone.
 * DNS: :meth:`VirtualNetwork.observe_dns_answer` with a received packet and its source.
 
 Non-IP addresses: AF_UNIX and AF_NETLINK destinations are allowed here (unix paths are
@@ -34,7 +37,7 @@ from umlpy.vnet.dns import DnsError, parse_dns_message, resolved_addresses
 from umlpy.vnet.interfaces import NetConfig, VirtualInterfaces
 from umlpy.vnet.log import ConnectionLog
 from umlpy.vnet.policy import Allow, Decision, Deny, Mode, Policy, Resolver, system_resolver
-from umlpy.vnet.ports import BindPlan, BindRefused, PortStrategy, PortTable, parse_publish
+from umlpy.vnet.ports import BindPlan, BindRefused, PortStrategy, PortTable, Published, parse_publish
 from umlpy.vnet.rules import Protocol, parse_rules
 from umlpy.vnet.sockaddr import (
     BadSockaddr,
@@ -50,6 +53,7 @@ from umlpy.vnet.sockaddr import (
     parse_sockaddr,
     policy_address,
 )
+from umlpy.vnet.views import SocketViews
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +88,10 @@ class VirtualNetwork:
         self.interfaces = interfaces
         self.log = log if log is not None else ConnectionLog()
         self.trusted_resolvers = frozenset(trusted_resolvers)
+        self.views = SocketViews(ports)
+        # Published stream sockets bound but not yet listening, by socket id: a host
+        # client can reach them only after listen(2), so that is when they are announced.
+        self.listening_soon: dict[int, Published] = {}
 
     @classmethod
     def from_options(cls, mode: str = "none", rules: Sequence[tuple[str, str]] = (), publish: Sequence[str] = (),
@@ -156,6 +164,40 @@ class VirtualNetwork:
             return host_raw
         guest = self.ports.to_guest(host, protocol)
         return host_raw if guest == host else encode_sockaddr(guest)
+
+    def note_bound(self, sock: int, guest_raw: bytes, host_raw: bytes) -> None:
+        """Socket ``sock`` is bound: the guest sees ``guest_raw`` (from :meth:`bound`), the
+        host's getsockname gave ``host_raw``."""
+        guest, host = parse_sockaddr(guest_raw), parse_sockaddr(host_raw)
+        if isinstance(guest, SockaddrIn | SockaddrIn6) and isinstance(host, SockaddrIn | SockaddrIn6):
+            self.views.bound(sock, guest, host)
+
+    def note_connected(self, sock: int, guest_raw: bytes, host_peer_raw: bytes,
+                       host_local_raw: bytes | None = None) -> None:
+        """Socket ``sock`` connected to the guest's ``guest_raw`` (the host's ``host_peer_raw``);
+        ``host_local_raw``: its host getsockname once connected, when known."""
+        guest, peer = parse_sockaddr(guest_raw), parse_sockaddr(host_peer_raw)
+        local = parse_sockaddr(host_local_raw) if host_local_raw is not None else None
+        if isinstance(guest, SockaddrIn | SockaddrIn6) and isinstance(peer, SockaddrIn | SockaddrIn6):
+            self.views.connected(sock, guest, peer, local if isinstance(local, SockaddrIn | SockaddrIn6) else None)
+
+    def sockname(self, sock: int, host_local_raw: bytes, host_peer_raw: bytes | None, protocol: Protocol) -> bytes:
+        """getsockname(2) bytes for the guest, from the host's names of socket ``sock``."""
+        local = parse_sockaddr(host_local_raw)
+        peer = parse_sockaddr(host_peer_raw) if host_peer_raw is not None else None
+        if not isinstance(local, SockaddrIn | SockaddrIn6):
+            return host_local_raw
+        view = self.views.local(sock, local, peer if isinstance(peer, SockaddrIn | SockaddrIn6) else None, protocol)
+        return host_local_raw if view == local else encode_sockaddr(view)
+
+    def peername(self, sock: int, host_peer_raw: bytes, host_local_raw: bytes | None, protocol: Protocol) -> bytes:
+        """getpeername(2) / accept(2) address bytes for the guest."""
+        peer = parse_sockaddr(host_peer_raw)
+        local = parse_sockaddr(host_local_raw) if host_local_raw is not None else None
+        if not isinstance(peer, SockaddrIn | SockaddrIn6):
+            return host_peer_raw
+        view = self.views.peer(sock, peer, local if isinstance(local, SockaddrIn | SockaddrIn6) else None, protocol)
+        return host_peer_raw if view == peer else encode_sockaddr(view)
 
     def observe_dns_answer(self, packet: bytes, source_raw: bytes, *, tcp: bool = False) -> bool:
         """Learn name -> address mappings from a DNS answer the guest received.
