@@ -346,3 +346,8 @@ def test_overlay_of_a_host_tree_is_reviewed_like_the_root(tmp_path: Path) -> Non
     assert sorted(ln.split()[:2] for ln in d.stdout.splitlines()) == [["A", "/mnt/t/g"], ["M", "/mnt/t/f"]]
     assert run_umlpy("commit", str(_state(tmp_path))).returncode == 0
     assert (tree / "f").read_text() == "new\n" and (tree / "g").read_text() == "g\n"
+
+
+def test_an_unreaped_child_stays_in_proc(tmp_path: Path, build_guest) -> None:  # type: ignore[no-untyped-def]
+    r = run_umlpy("run", "-q", "--", str(build_guest("zombie_proc")), cwd=tmp_path)
+    assert (r.returncode, r.stdout) == (0, "zombie visible=1\nstatus=7\n"), r.stderr

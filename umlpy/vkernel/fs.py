@@ -198,7 +198,7 @@ def proc_magic(k: Kernel, vfs: Vfs, task: Task, guest: bytes) -> tuple[NodeKind 
             return NodeKind.SYMLINK, b"%d/task/%d" % (task.tgid, task.tid)
     if not who.isdigit():
         return None
-    if int(who) not in k.tgids():
+    if int(who) not in k.tgids() and not _guest_zombie(k, int(who)):
         return None, b""  # not this sandbox's process: absent
     rest = parts[1:]
     if len(rest) >= 2 and rest[0] == b"task":
@@ -268,6 +268,18 @@ def _unlink_quietly(path: bytes | str) -> None:
 
 
 _DEVICES_WRITABLE = tuple(os.fsencode(d) for d in DEVICE_WRITABLE)
+
+
+def _guest_zombie(k: Kernel, pid: int) -> bool:
+    """An exited, not yet reaped child of a guest process: the tracer has
+    forgotten it, but its parent still sees it in /proc until wait()."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat_line = f.read()
+    except OSError:
+        return False
+    fields = stat_line.rsplit(b")", 1)[-1].split()
+    return len(fields) > 1 and fields[0] in (b"Z", b"X") and int(fields[1]) in k.tgids()
 
 
 def _kernel_write_refused(res: Resolved) -> bool:
@@ -1092,7 +1104,7 @@ def _listing(c: _Call, guest: bytes, st: os.stat_result) -> list[tuple[bytes, in
     proc = guest == b"/proc"
     tgids = c.k.tgids() if proc else set()
     for ent in ents:
-        if proc and ent.name.isdigit() and int(ent.name) not in tgids:
+        if proc and ent.name.isdigit() and int(ent.name) not in tgids and not _guest_zombie(c.k, int(ent.name)):
             continue
         out.append((ent.name, ent.ino or 1, _DT.get(ent.kind, 0)))
     return out
