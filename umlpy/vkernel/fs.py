@@ -301,7 +301,8 @@ def _kernel_write_refused(res: Resolved) -> bool:
 # -- opens --------------------------------------------------------------------------
 
 
-def _open(c: _Call, dirfd_idx: int | None, path_idx: int, flags: int, mode: int, resolve: int = 0) -> Outcome:
+def _open(c: _Call, dirfd_idx: int | None, path_idx: int, flags: int, mode: int, resolve: int = 0,
+          *, as_is: bool = True) -> Outcome:
     flags &= VALID_OPEN_FLAGS
     create = bool(flags & O_CREAT)
     tmpfile = flags & O_TMPFILE == O_TMPFILE
@@ -342,6 +343,12 @@ def _open(c: _Call, dirfd_idx: int | None, path_idx: int, flags: int, mode: int,
         raise GuestError(errno.ENOENT)
     if res.guest.startswith(b"/proc/") and not host.startswith(c.vfs.state_dir):
         kernel_resolve = 0  # /proc/PID/... is the kernel's, not the guest's to change
+    settled = _settled(c) if res.node is None else None
+    if as_is and not c.vfs.guest_writable(host):
+        # A host file the guest cannot change (the lower layer, /proc): no
+        # symlink can be planted on the way, so the call runs as it is,
+        # with only its path replaced (one register: the cheap rewrite).
+        return Rewrite(((path_idx, c.place(host + b"\0")),), settled)
     if not (create or tmpfile):
         mode = 0
     if flags & O_PATH:
@@ -351,7 +358,6 @@ def _open(c: _Call, dirfd_idx: int | None, path_idx: int, flags: int, mode: int,
     how = struct.pack("<QQQ", flags, mode & 0o7777, kernel_resolve)
     path_addr = c.place(host + b"\0")
     how_addr = c.place(how)
-    settled = _settled(c) if res.node is None else None
     return Rewrite(((0, AT_FDCWD), (1, path_addr), (2, how_addr), (3, len(how))), settled, nr=NR_OPENAT2)
 
 
@@ -380,7 +386,7 @@ def sys_openat2(k: Kernel, ctx: SyscallContext) -> Outcome:
     flags, mode, resolve = struct.unpack_from("<QQQ", raw)
     if flags & ~VALID_OPEN_FLAGS or resolve & ~0x1F or (mode and not flags & (O_CREAT | O_TMPFILE)) or mode & ~0o7777:
         raise GuestError(errno.EINVAL)
-    return _open(c, 0, 1, flags, mode, resolve)
+    return _open(c, 0, 1, flags, mode, resolve, as_is=False)
 
 
 # -- lookups that only read ---------------------------------------------------------
