@@ -19,12 +19,13 @@ from dataclasses import dataclass
 from ptrace.syscall.prototypes import SYSCALL_PROTOTYPES
 
 from umlpy.vkernel.decode import flags as F
-from umlpy.vkernel.decode import fs, mm, net, process, signals
+from umlpy.vkernel.decode import fs, misc, mm, net, process, signals
 from umlpy.vkernel.decode.base import Arg, Env, Memory, Options, Ret, Spec, hexc, s64, show_fd
 
 __all__ = ["SPECS", "Decoded", "Env", "Memory", "Options", "decode_enter", "decode_exit", "format_return", "spec_for"]
 
-SPECS: dict[str, Spec] = {**fs.SPECS, **mm.SPECS, **process.SPECS, **signals.SPECS, **net.SPECS}
+SPECS: dict[str, Spec] = {**fs.SPECS, **mm.SPECS, **process.SPECS, **signals.SPECS, **net.SPECS, **misc.SPECS}
+SPECS["poll"] = misc.poll_spec(SPECS["poll"])
 
 # Argument counts (strace's tables) for calls python-ptrace has no prototype for.
 _NARGS = {
