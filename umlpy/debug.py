@@ -44,7 +44,7 @@ from typing import IO
 from umlpy import sandbox
 from umlpy.vkernel import classes
 from umlpy.vkernel.arch import x86_64
-from umlpy.vkernel.hooks import Hook, HookCall
+from umlpy.vkernel.hooks import Hook, HookCall, HookError
 from umlpy.vkernel.inject import InjectRule, When, parse_when, predicates_match
 
 ALL_NAMES = frozenset(x86_64.SYSCALL_NAMES.values())
@@ -247,7 +247,7 @@ class Debugger:
                     self.out.write(HELP + "\n")
                 case _:
                     self._say(f"unknown command {word!r} (try 'help')")
-        except (ValueError, OSError) as e:
+        except (ValueError, OSError, HookError) as e:
             self._say(f"{word}: {e.strerror if isinstance(e, OSError) and e.strerror else e}")
         return False
 
