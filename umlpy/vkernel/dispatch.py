@@ -183,6 +183,7 @@ class VirtualKernel:
                               signal=status.sig if isinstance(status, Killed) else None)
         memory.forget(tid)
         self.k.forking.discard(tid)
+        self._hooked.pop(tid, None)
         if self.observer is not None:
             self.observer.task_gone(tid, status)
 
