@@ -5,5 +5,6 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 from umlpy.sandbox import RunResult, Sandbox, SandboxConfig, UmlpyError
+from umlpy.vkernel.hooks import Hook, HookCall
 
-__all__ = ["RunResult", "Sandbox", "SandboxConfig", "UmlpyError", "__version__"]
+__all__ = ["Hook", "HookCall", "RunResult", "Sandbox", "SandboxConfig", "UmlpyError", "__version__"]

@@ -180,6 +180,12 @@ def build_parser(*, with_trace: bool = True) -> argparse.ArgumentParser:
 
         trace_cmd.configure_parser(t)
 
+    dbg = sub.add_parser("debug", help="stop a command at chosen syscalls; inspect and change them at a prompt")
+    if with_trace:
+        from umlpy import debug as debug_cmd
+
+        debug_cmd.configure_parser(dbg)
+
     td = sub.add_parser("trace-diff", help="what two traced runs (umlpy trace --json) did differently")
     td.add_argument("a", metavar="A.jsonl")
     td.add_argument("b", metavar="B.jsonl")
@@ -195,7 +201,7 @@ def build_parser(*, with_trace: bool = True) -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     words = [a for a in argv if not a.startswith("-")]
-    args = build_parser(with_trace=bool(words) and words[0] == "trace").parse_args(argv)
+    args = build_parser(with_trace=bool(words) and words[0] in ("trace", "debug")).parse_args(argv)
     logging.basicConfig(
         level=logging.WARNING - 10 * min(args.verbose, 2),
         format="umlpy: %(name)s: %(message)s",
@@ -215,6 +221,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 from umlpy import trace as trace_cmd
 
                 return trace_cmd.main(args)
+            case "debug":
+                from umlpy import debug as debug_cmd
+
+                return debug_cmd.main(args)
             case "trace-diff":
                 from umlpy import tracediff
 

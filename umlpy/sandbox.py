@@ -30,6 +30,7 @@ from umlpy.tracer.stops import Exited, Killed
 from umlpy.vkernel import filter as seccomp_filter
 from umlpy.vkernel import fs, meta, scratch
 from umlpy.vkernel.dispatch import HandlerFn, Observer, VirtualKernel
+from umlpy.vkernel.hooks import Hook, HookSet
 from umlpy.vkernel.inject import Injector, InjectRule
 from umlpy.vkernel.state import Kernel
 
@@ -378,6 +379,7 @@ class Sandbox:
         observer: Observer | None = None,
         on_guest_stop: Callable[[int], None] | None = None,
         on_publish: Callable[[Published], None] | None = None,
+        hooks: Sequence[Hook] = (),
     ) -> RunResult:
         """Run ``argv`` to completion under the sandbox.
 
@@ -388,6 +390,11 @@ class Sandbox:
         control); the CLI stops itself there, like a shell job.
         ``on_publish(published)`` runs in the tracer thread when a guest
         bind of a ``--publish``'ed port succeeded (the CLI prints it).
+        ``hooks``: Python callbacks at the entry and exit of chosen calls,
+        which may read and change them after umlpy's own decision
+        (:mod:`umlpy.vkernel.hooks`; they run in this thread).  They are an
+        argument of the run, not of the config: a config is a value that
+        can be saved and compared, hooks are code.
         Raises UmlpyError when the command cannot be started.
         """
         if not argv:
@@ -410,9 +417,10 @@ class Sandbox:
         vnet_factory = _vnet_factory(cfg)
         hostname = _hostname(cfg)
         injector = Injector(cfg.inject) if cfg.inject else None
+        hookset = HookSet(tuple(hooks)) if hooks else None
         vfs = _open_vfs(cfg.vfs) if cfg.vfs is not None else None
         program = seccomp_filter.build(
-            trace_all=cfg.trace_all,
+            trace_all=cfg.trace_all or (hookset is not None and hookset.traps_all),
             task_limit=cfg.max_tasks is not None,
             net_none=vnet_factory is not None,
             extra=cfg.trap_extra
@@ -421,6 +429,7 @@ class Sandbox:
             + (fs.TRAPPED if vfs is not None else ())
             + (fs.FAKE_ROOT_TRAPPED if vfs is not None and vfs.config.identity is not None else ())
             + tuple(sorted(injector.names if injector is not None else ()))
+            + tuple(sorted(hookset.names if hookset is not None else ()))
             + (("uname",) if hostname is not None else ()),
             native_rules=guard_rules,
         )
@@ -443,6 +452,7 @@ class Sandbox:
             handlers=handlers,
             scratch_guard=guard,
             injector=injector,
+            hooks=hookset,
         )
 
         cpu = _pick_cpu(cfg.cpu)

@@ -46,6 +46,7 @@ from umlpy.vkernel.decode import Decoded, Env, Options, decode_enter, decode_exi
 from umlpy.vkernel.decode import flags as F
 from umlpy.vkernel.decode.siginfo import format_siginfo
 from umlpy.vkernel.dispatch import Observer
+from umlpy.vkernel.hooks import Hook
 from umlpy.vkernel.inject import parse_rule as parse_inject
 from umlpy.vkernel.table import i386_name, x86_64_name
 
@@ -91,6 +92,8 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
     a("--tree", action="store_true", help="print the process tree (exec'd programs, exit statuses, durations)")
     a("--inject", action="append", default=[], metavar="RULE",
       help="SET:error=E|retval=N[:signal=S][:when=N|N+|N+S|N..M[+S]][:path=GLOB][:fd=N] (strace's tampering)")
+    a("--break", dest="breaks", action="append", default=[], metavar="SPEC",
+      help="stop at calls matching SPEC with a prompt, as 'umlpy debug --break' does (repeatable)")
     a("argv", nargs=argparse.REMAINDER, metavar="-- CMD [ARG...]")
 
 
@@ -490,6 +493,8 @@ def main(args: argparse.Namespace) -> int:
     if args.attach_pid is not None:
         if argv:
             raise sandbox.UmlpyError("umlpy: trace: -p and a command are exclusive", 2)
+        if args.breaks:
+            raise sandbox.UmlpyError("umlpy: trace: --break needs a command, not -p", 2)
         return _attach(args)
     if not argv:
         raise sandbox.UmlpyError("umlpy: trace: no command given (usage: umlpy trace [OPTIONS] -- CMD [ARG...])", 2)
@@ -500,6 +505,11 @@ def main(args: argparse.Namespace) -> int:
         inject = tuple(parse_inject(r) for r in args.inject)
     except ValueError as e:
         raise sandbox.UmlpyError(f"umlpy: trace: {e}", 2) from None
+    hooks: list[Hook] = []
+    if args.breaks:
+        from umlpy import debug
+
+        hooks = debug.open_debugger(debug.parse_breaks(args.breaks, "trace"), None).hooks()
     if opts.names is None:
         cfg = sandbox.SandboxConfig(trace_all=True, landlock=False, net="host", inject=inject)
     else:
@@ -518,7 +528,7 @@ def main(args: argparse.Namespace) -> int:
             timeline.started(pid)
 
     try:
-        result = sandbox.Sandbox(cfg).run(argv, on_start=started, observer=observer)
+        result = sandbox.Sandbox(cfg).run(argv, on_start=started, observer=observer, hooks=hooks)
     finally:
         obs.close()
         if opts.summary:

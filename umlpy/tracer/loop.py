@@ -115,6 +115,19 @@ class SyscallContext:
         _ffi.getregs(self.tid, regs)
         return regs
 
+    def service_others(self) -> None:
+        """Handle the other tasks' pending stops while this one stays stopped.
+
+        For handlers that wait for a person (``umlpy debug``'s prompt): this
+        task is held in its stop, every other guest task keeps running.  It
+        may re-enter the handler for other tasks' calls; never blocks.
+        """
+        self._tracer.service()
+
+    def kill_guest(self) -> None:
+        """SIGKILL every guest task (``quit`` at a debugger prompt)."""
+        self._tracer.kill_all()
+
     # -- mutators (dispatcher only) -----------------------------------------
     def skip(self, retval: int) -> None:
         """Do not run the syscall; the guest sees ``retval`` (e.g. -errno)."""
@@ -286,6 +299,27 @@ class Tracer:
                     raise
                 # The task died under us (SIGKILL); wait will report it.
 
+    def service(self) -> None:
+        """Handle every stop already pending, without blocking (see SyscallContext.service_others)."""
+        while True:
+            try:
+                tid, status, rusage = os.wait4(-1, _WAIT_FLAGS | os.WNOHANG)
+            except ChildProcessError:
+                return
+            except InterruptedError:
+                continue
+            if tid == 0:
+                return
+            self._stops += 1
+            stop = decode(tid, status)
+            if tid not in self.tasks and not self._unknown(stop):
+                continue
+            try:
+                self._handle(stop, rusage)
+            except OSError as e:
+                if e.errno != errno.ESRCH:
+                    raise
+
     def _unknown(self, stop: Stop) -> bool:
         """A stop from a tid we have not been told about yet; True to handle it now."""
         match stop:
@@ -383,7 +417,9 @@ class Tracer:
             self, tid, info.arch, sc.nr, tuple(sc.args), info.instruction_pointer, info.stack_pointer
         )
         self.handler.syscall(ctx)
-        task = self.tasks[tid]
+        task = self.tasks.get(tid)
+        if task is None:
+            return  # killed while a hook held it (SyscallContext.service_others)
         task.exit_cb = ctx._exit_cb
         self._resume(tid)
 
@@ -394,6 +430,8 @@ class Tracer:
             info = self._info
             if _ffi.get_syscall_info(tid, info) == _ffi.PTRACE_SYSCALL_INFO_EXIT:
                 new = cb(info.u.exit.rval)
+                if tid not in self.tasks:
+                    return  # killed while an exit hook held it
                 if new is not None:
                     regs = self.scratch_regs()
                     _ffi.getregs(tid, regs)

@@ -20,6 +20,7 @@ from umlpy.tracer import _ffi, memory
 from umlpy.tracer.loop import SyscallContext
 from umlpy.tracer.stops import Exited, Killed
 from umlpy.vkernel import fs, scratch
+from umlpy.vkernel.hooks import HookCall, HookSet, TaskInfo, combine
 from umlpy.vkernel.inject import Injector
 from umlpy.vkernel.outcome import Deny, Emulate, GuestError, Outcome, Pass, Rewrite
 from umlpy.vkernel.proctree import read_cmdline
@@ -81,9 +82,14 @@ class VirtualKernel:
         handlers: Mapping[int, HandlerFn] | None = None,
         scratch_guard: scratch.Guard = scratch.Guard.SEAL,
         injector: Injector | None = None,
+        hooks: HookSet | None = None,
     ) -> None:
         self.k = kernel
         self.injector = injector
+        self.hooks = hooks
+        # tid -> the hooks' requests for a call re-executing after a scratch
+        # region was created for them (the hooks do not run twice).
+        self._hooked: dict[int, HookCall] = {}
         self.trace_all = trace_all
         self.observer = observer
         self.handlers = dict(handlers or {})
@@ -116,23 +122,22 @@ class VirtualKernel:
         injected = None
         if self.injector is not None and again is None:
             injected = self.injector.check(ctx, self.k.tgid_of(ctx.tid))
+        hooked: HookCall | None = None
         try:
-            outcome = injected if injected is not None else self._decide(ctx)
-        except GuestError as e:
-            outcome = Emulate(-e.errno)
-        except (OSError, OverflowError) as e:
-            # A guest pointer the tracer could not read or write: the
-            # kernel would have failed the call with EFAULT too.
-            if isinstance(e, OSError) and e.errno != errno.EFAULT:
-                raise
-            outcome = Emulate(-errno.EFAULT)
+            outcome = injected if injected is not None else self._decide_safely(ctx)
+            if self.hooks is not None:
+                outcome, hooked = self._run_hooks(ctx, task, outcome, fresh=again is None)
         except scratch.ScratchNeeded:
             tries = again.attempts if again is not None else 0
             grown = self._grow_scratch(task, ctx, tries, wants_exit)
             if grown is None:
                 return  # injected: the call re-executes and traps again
             outcome = grown
+        if hooked is not None and isinstance(outcome, Deny):
+            hooked.refused = True  # its exit hooks cannot make it succeed
         self._apply(ctx, outcome)
+        if hooked is not None:
+            self._hook_exit(ctx, hooked)
         if wants_exit:
             assert obs is not None
             ctx.on_exit(lambda ret: obs.syscall_exit(ctx, ret))
@@ -178,6 +183,7 @@ class VirtualKernel:
                               signal=status.sig if isinstance(status, Killed) else None)
         memory.forget(tid)
         self.k.forking.discard(tid)
+        self._hooked.pop(tid, None)
         if self.observer is not None:
             self.observer.task_gone(tid, status)
 
@@ -192,7 +198,95 @@ class VirtualKernel:
         if self.on_guest_stop is not None and tid == self.main_pid:
             self.on_guest_stop(sig)
 
+    # -- hooks (umlpy.vkernel.hooks) ------------------------------------------------
+    def _run_hooks(self, ctx: SyscallContext, task: Task | None, decided: Outcome, *,
+                   fresh: bool) -> tuple[Outcome, HookCall | None]:
+        """Run the entry hooks after umlpy's decision; the Outcome that results (never looser)."""
+        assert self.hooks is not None
+        name = _name(ctx)
+        call = self._hooked.pop(ctx.tid, None)
+        if call is not None and (fresh or call.nr != ctx.nr):
+            call = None  # a re-entry that did not happen (a signal handler's call came first)
+        if call is None:
+            enter, exits = self.hooks.for_call(name)
+            if not enter and not exits:
+                return decided, None
+            call = HookCall(ctx, name, TaskInfo(ctx.tid, self.k.tgid_of(ctx.tid)), decided)
+            call.exit_fns.extend(exits)
+            for fn in enter:
+                fn(call)
+            if self.k.current_tid != ctx.tid:
+                self.k.current_tid = ctx.tid  # a hook let other tasks run meanwhile
+        if call.skip_with is not None:
+            if isinstance(decided, Deny):
+                self.k.warn(f"hook: {name} (pid {call.pid}) was refused by umlpy ({decided.reason}); "
+                            "the hook's skip() was ignored")
+                return decided, call
+            return Emulate(call.skip_with), call
+        if not call.new_args:
+            return decided, call
+        if isinstance(decided, Deny | Emulate):
+            why = f"refused by umlpy ({decided.reason})" if isinstance(decided, Deny) else "emulated by umlpy"
+            self.k.warn(f"hook: {name} (pid {call.pid}) was {why}; the hook's set_arg() was ignored")
+            return decided, call
+        regs: dict[int, int] = {}
+        for i, v in call.new_args.items():
+            if isinstance(v, bytes):
+                if task is None:
+                    return Emulate(-errno.ENOMEM), call
+                try:
+                    regs[i] = scratch.place(task, ctx, v)
+                except scratch.ScratchNeeded:
+                    self._hooked[ctx.tid] = call
+                    raise
+                except GuestError as e:
+                    return Emulate(-e.errno), call
+            else:
+                regs[i] = v & 0xFFFFFFFFFFFFFFFF
+        # Decide again, as if the guest had passed these arguments.
+        original = ctx.args
+        ctx.args = tuple(regs.get(i, a) for i, a in enumerate(original))
+        try:
+            redecided = self._decide_safely(ctx)
+        except scratch.ScratchNeeded:
+            self._hooked[ctx.tid] = call
+            raise
+        finally:
+            ctx.args = original
+        return combine(redecided, regs), call
+
+    def _hook_exit(self, ctx: SyscallContext, call: HookCall) -> None:
+        if not call.exit_fns:
+            return
+
+        def at_exit(ret: int) -> int | None:
+            call.phase, call.retval, call.new_return = "exit", ret, None
+            for fn in call.exit_fns:
+                fn(call)
+            if call.new_return is None:
+                return None
+            if call.refused:
+                self.k.warn(f"hook: {call.name} (pid {call.pid}) was refused by umlpy; "
+                            "the hook's set_return() was ignored")
+                return None
+            return call.new_return
+
+        ctx.on_exit(at_exit)
+
     # -- internals -------------------------------------------------------------
+    def _decide_safely(self, ctx: SyscallContext) -> Outcome:
+        """:meth:`_decide`, with a failure the guest should see turned into its errno."""
+        try:
+            return self._decide(ctx)
+        except GuestError as e:
+            return Emulate(-e.errno)
+        except (OSError, OverflowError) as e:
+            # A guest pointer the tracer could not read or write: the
+            # kernel would have failed the call with EFAULT too.
+            if isinstance(e, OSError) and e.errno != errno.EFAULT:
+                raise
+            return Emulate(-errno.EFAULT)
+
     def _grow_scratch(self, task: Task | None, ctx: SyscallContext, tries: int, wants_exit: bool) -> Outcome | None:
         """Inject the next step of creating a scratch region; None when injected."""
         if task is None or tries >= MAX_INJECTIONS:

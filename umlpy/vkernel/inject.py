@@ -30,6 +30,7 @@ import errno
 import fnmatch
 import os
 import signal as _signal
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from umlpy.tracer import _ffi
@@ -132,19 +133,27 @@ class Injector:
     @staticmethod
     def _matches(rule: InjectRule, name: str, ctx: SyscallContext) -> tuple[bool, str | None]:
         """Does ``rule`` cover this call, and the path argument it read (if any)."""
-        if rule.fd is not None and (ctx.args[0] & 0xFFFFFFFF) != (rule.fd & 0xFFFFFFFF):
-            return False, None
-        if rule.path is not None:
-            i = PATH_ARG.get(name)
-            if i is None:
-                return False, None
-            try:
-                path = os.fsdecode(ctx.read_cstring(ctx.args[i]))
-            except OSError:
-                return False, None
-            return fnmatch.fnmatchcase(path, rule.path), path
-        return True, None
+        return predicates_match(rule, name, ctx.args, ctx.read_cstring)
 
+
+def predicates_match(rule: InjectRule, name: str, args: Sequence[int],
+                     read_cstring: Callable[[int], bytes]) -> tuple[bool, str | None]:
+    """The argument predicates (``path=``, ``fd=``) of ``rule`` on one call; and the path read.
+
+    Shared with ``umlpy debug --break`` (:mod:`umlpy.debug`).
+    """
+    if rule.fd is not None and (args[0] & 0xFFFFFFFF) != (rule.fd & 0xFFFFFFFF):
+        return False, None
+    if rule.path is not None:
+        i = PATH_ARG.get(name)
+        if i is None:
+            return False, None
+        try:
+            path = os.fsdecode(read_cstring(args[i]))
+        except OSError:
+            return False, None
+        return fnmatch.fnmatchcase(path, rule.path), path
+    return True, None
 
 
 def parse_rule(text: str) -> InjectRule:
@@ -195,6 +204,11 @@ def _int(text: str, value: str) -> int:
         return int(value, 0)
     except ValueError:
         raise ValueError(f"--inject {text!r}: not a number: {value!r}") from None
+
+
+def parse_when(text: str, value: str) -> When:
+    """``N``, ``N+``, ``N+S``, ``N..M``, ``N..M+S``; ValueError names ``text``."""
+    return _when(text, value)
 
 
 def _when(text: str, value: str) -> When:
