@@ -181,6 +181,12 @@ class RunResult:
     written: list[str] = field(default_factory=list)
     # Calls a profile's "log syscall" rule matched: tid, syscall, path, rule
     logged: list[dict[str, object]] = field(default_factory=list)
+    # Read-only opens of existing files (guest paths, first umlpy.vkernel.tally.MAX_FILES_READ distinct): path, count
+    files_read: list[dict[str, object]] = field(default_factory=list)
+    files_read_total: int = 0  # every such open, listed or not
+    files_read_dropped: int = 0  # opens of paths beyond the listed ones
+    # Calls refused with ENOSYS for want of an implementation (unknown number, x32, i386): abi, syscall, count
+    unimplemented: list[dict[str, object]] = field(default_factory=list)
     profile: str | None = None  # the profile's name, if the caller says (the CLI does)
     started_at: float = 0.0  # time.time() at launch
 
@@ -213,7 +219,8 @@ class RunResult:
             "cpu_user_s": round(self.cpu_user_s, 3), "cpu_system_s": round(self.cpu_system_s, 3),
             "max_rss_kb": self.max_rss_kb, "processes": len(self.processes) + self.processes_dropped,
             "tasks_created": self.tasks_created, "peak_tasks": self.peak_tasks, "duration_s": round(self.duration_s, 3),
-            "trapped_syscalls": self.trapped, "overlay_bytes": sum(
+            "trapped_syscalls": self.trapped, "files_read": self.files_read_total,
+            "unimplemented_calls": sum(int(str(u.get("count") or 0)) for u in self.unimplemented), "overlay_bytes": sum(
                 int(str(c.get("size") or 0)) for c in self.changes if c.get("kind") != "deleted"),
         }
 
@@ -532,8 +539,22 @@ class Sandbox:
                      for (pid, asked, hidden), n in kernel.secrets.items()],
             logged=[{"tid": e.tid, "syscall": e.syscall, "path": e.path, "rule": e.rule}
                     for e in (injector.logged if injector is not None else [])],
+            files_read=[{"path": p, "count": n} for p, n in kernel.files_read.counts.items()],
+            files_read_total=kernel.files_read.total,
+            files_read_dropped=kernel.files_read.dropped,
+            unimplemented=_unimplemented(kernel),
             started_at=started_at,
         )
+
+
+def _unimplemented(kernel: Kernel) -> list[dict[str, object]]:
+    out: list[dict[str, object]] = []
+    for key, n in sorted(kernel.unimplemented.counts.items(), key=lambda kv: (-kv[1], kv[0])):
+        abi, _, name = key.partition(" ")
+        out.append({"abi": abi, "syscall": name, "count": n})
+    if kernel.unimplemented.dropped:
+        out.append({"abi": "?", "syscall": "(others)", "count": kernel.unimplemented.dropped})
+    return out
 
 
 def _open_vfs(cfg: VfsConfig) -> Vfs:
@@ -758,7 +779,7 @@ class _ObserveOnly:
     def task_exec(self, tid: int, former_tid: int) -> None:
         self.o.task_exec(tid, former_tid)
 
-    def task_gone(self, tid: int, status: Exited | Killed) -> None:
+    def task_gone(self, tid: int, status: Exited | Killed, rusage: resource.struct_rusage | None) -> None:
         self.o.task_gone(tid, status)
 
     def signal(self, tid: int, sig: int) -> int:
