@@ -21,7 +21,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from umlpy.tracer import _ffi, bpf, landlock
 from umlpy.tracer.launch import spawn
@@ -132,6 +132,30 @@ class SandboxConfig:
     scratch_guard: Literal["auto", "seal", "trap"] = "auto"
     handlers_override: Mapping[str, HandlerFn] | None = None
     vfs: VfsConfig | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """A running sandbox at one moment (what the live status shows)."""
+
+    elapsed_s: float
+    processes: int  # alive now
+    trapped: int  # syscalls the tracer has seen so far
+    denied: int
+    overlay_bytes: int | None  # in the copy-on-write layers (None: no virtual filesystem)
+
+
+class Monitor(Protocol):
+    """Watches a run from its own thread: ``start`` once the guest runs, ``stop`` when it is gone.
+
+    ``sample()`` may be called from any thread, as often as a few times a
+    second; it reads counters the tracer thread updates and stats at most a
+    few hundred files (:class:`umlpy.vfs.meter.UpperMeter`).
+    """
+
+    def start(self, sample: Callable[[], Progress]) -> None: ...
+
+    def stop(self) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -385,6 +409,7 @@ class Sandbox:
         observer: Observer | None = None,
         on_guest_stop: Callable[[int], None] | None = None,
         on_publish: Callable[[Published], None] | None = None,
+        monitor: Monitor | None = None,
     ) -> RunResult:
         """Run ``argv`` to completion under the sandbox.
 
@@ -395,6 +420,8 @@ class Sandbox:
         control); the CLI stops itself there, like a shell job.
         ``on_publish(published)`` runs in the tracer thread when a guest
         bind of a ``--publish``'ed port succeeded (the CLI prints it).
+        ``monitor`` is started once the guest runs and stopped before this
+        returns (the CLI's live status, :mod:`umlpy.status`).
         Raises UmlpyError when the command cannot be started.
         """
         if not argv:
@@ -484,9 +511,13 @@ class Sandbox:
             dog = _Watchdog(tracer, kernel.tgids, timeout=cfg.timeout, memory=cfg.memory)
             if cfg.timeout is not None or cfg.memory is not None:
                 dog.start()
+            if monitor is not None:
+                monitor.start(_sampler(kernel, t0))
             try:
                 outcome = tracer.run()
             finally:
+                if monitor is not None:
+                    monitor.stop()
                 dog.stop()
                 kernel.close()
         finally:
@@ -545,6 +576,22 @@ class Sandbox:
             unimplemented=_unimplemented(kernel),
             started_at=started_at,
         )
+
+
+def _sampler(kernel: Kernel, t0: float) -> Callable[[], Progress]:
+    """Progress snapshots, safe from another thread: only atomic reads of the tracer's counters."""
+    meter = kernel.vfs.meter if kernel.vfs is not None else None
+
+    def sample() -> Progress:
+        return Progress(
+            elapsed_s=time.monotonic() - t0,
+            processes=kernel.tree.alive(),
+            trapped=kernel.trapped,
+            denied=sum(list(kernel.denied.values())),  # list(): one C-level copy, atomic under the GIL
+            overlay_bytes=meter.sample() if meter is not None else None,
+        )
+
+    return sample
 
 
 def _unimplemented(kernel: Kernel) -> list[dict[str, object]]:
