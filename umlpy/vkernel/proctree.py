@@ -24,7 +24,10 @@ is not the parent).  The leader is reported only after its other threads
 mark survives execve (``exec_mmap`` folds it into ``signal->maxrss``).
 RUSAGE_BOTH means *inclusive*: the process plus the children it had
 waited for, as time(1) shows — a shell's line holds its commands' CPU, a
-leaf's is its own.  Exact own figures would need a stop at every task exit
+leaf's is its own.  ru_maxrss also counts the image before the process's
+execve, i.e. the pages it shared with its parent at fork: for the main
+process that is umlpy's own interpreter (~20 MB), for the guest's
+children their parent's resident size.  Exact own figures would need a stop at every task exit
 (PTRACE_O_TRACEEXIT) to read /proc/PID/stat while the task still exists;
 the tracer avoids that stop.
 """

@@ -157,7 +157,7 @@ class Kernel:
 
     def note_unimplemented(self, abi: str, syscall: str) -> None:
         """The dispatcher refused a call with ENOSYS: an unknown number, x32 or i386."""
-        self.unimplemented.note(f"{abi} {syscall}")
+        self.unimplemented.note(f"{abi} {syscall.removeprefix(abi + ':')}")
 
     def warn(self, msg: str) -> None:
         if msg not in self.warnings:
