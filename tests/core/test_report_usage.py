@@ -26,8 +26,8 @@ def _run(argv: list[str]) -> RunResult:
 def test_files_read_deduplicated_with_counts(tmp_path: Path) -> None:
     (tmp_path / "a").write_text("a\n")
     (tmp_path / "b").write_text("b\n")
-    r = _run(["/bin/sh", "-c", f"cd {tmp_path}; cat a a b >/dev/null; cat a >/dev/null; ls . >/dev/null; "
-                               "echo new > c; cat c >/dev/null"])
+    script = f"cd {tmp_path}; cat a a b >/dev/null; cat a >/dev/null; ls . >/dev/null; echo new > c; cat c >/dev/null"
+    r = _run(["/bin/sh", "-c", script])
     assert r.exit_code == 0
     read = {str(f["path"]): f["count"] for f in r.files_read}
     assert read[f"{tmp_path}/a"] == 3 and read[f"{tmp_path}/b"] == 1
