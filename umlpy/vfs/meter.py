@@ -43,7 +43,7 @@ class UpperMeter:
         self._known.add(host)
         self._paths.append(host)
 
-    def sample(self, budget: int = 256) -> int:
+    def sample(self, budget: int = 128) -> int:
         """Bytes in the noted files now (sizes at most a few samples old)."""
         n = len(self._paths)
         self._sizes.extend([0] * (n - len(self._sizes)))
