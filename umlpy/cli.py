@@ -151,7 +151,9 @@ def build_parser(*, with_trace: bool = True) -> argparse.ArgumentParser:
                    help="record what the strict profile would have refused (the run itself is under --profile, "
                         "default: copy-on-write, no network) and say which rules would allow it")
     r.add_argument("--write-profile", metavar="FILE", help="with --audit: write those rules as a profile extending strict")
-    r.add_argument("-q", "--quiet", action="store_true", help="no summary of denials on stderr")
+    r.add_argument("-q", "--quiet", action="store_true", help="no summary of denials on stderr, no live status")
+    r.add_argument("--no-status", action="store_true",
+                   help="no live status in the terminal's title (shown on runs over a second when stderr is a terminal)")
     r.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- CMD [ARG...]")
 
     df = sub.add_parser("diff", help="what a sandbox changed (files created, modified, deleted)")
@@ -262,6 +264,12 @@ def _run(args: argparse.Namespace) -> int:
         raise UmlpyError("umlpy: --max-procs must be at least 1", EXIT_USAGE)
     if args.write_profile and not args.audit:
         raise UmlpyError("umlpy: --write-profile needs --audit", EXIT_USAGE)
+    monitor = None
+    if not args.quiet and not args.no_status:
+        from umlpy import status
+
+        if status.wanted(sys.stderr.fileno(), os.environ):
+            monitor = status.LiveStatus(sys.stderr.fileno(), argv[0], delay=_status_delay())
     try:
         profile = load(args.profile)
     except ProfileError as e:
@@ -299,7 +307,7 @@ def _run(args: argparse.Namespace) -> int:
     forwarder = _SignalForwarder()
     try:
         result = Sandbox(cfg).run(argv, on_start=forwarder.set_target, on_guest_stop=_stop_with_guest,
-                                  on_publish=_published)
+                                  on_publish=_published, monitor=monitor)
     except UmlpyError:
         if vfs is not None and not args.state_dir:
             from umlpy import review
@@ -326,6 +334,22 @@ def _run(args: argparse.Namespace) -> int:
         reraise_signal(result.signal)
         return 128 + result.signal
     return result.exit_code if result.exit_code is not None else EXIT_INTERNAL
+
+
+def _status_delay() -> float:
+    """Seconds before the live status appears: UMLPY_STATUS_DELAY (tests, demos) or umlpy.status.DELAY."""
+    from umlpy import status
+
+    raw = os.environ.get("UMLPY_STATUS_DELAY")
+    if raw is None:
+        return status.DELAY
+    try:
+        value = float(raw)
+    except ValueError:
+        raise UmlpyError(f"umlpy: UMLPY_STATUS_DELAY={raw!r}: not a number of seconds", EXIT_USAGE) from None
+    if not value >= 0:
+        raise UmlpyError(f"umlpy: UMLPY_STATUS_DELAY={raw!r}: must not be negative", EXIT_USAGE)
+    return value
 
 
 def _write_reports(args: argparse.Namespace, result: RunResult) -> None:

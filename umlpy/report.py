@@ -10,8 +10,10 @@ so umlpy stays out of the way of the guest's own output.
 
 The HTML page has no external assets (no scripts, fonts or images from
 anywhere): inline CSS, ``<details>`` for the process tree, and ids a test
-or a script can find (``#processes``, ``#files``, ``#network``,
-``#denials``, ``#secrets``, ``#resources``).
+or a script can find (``#processes``, ``#files``, ``#files-read``,
+``#network``, ``#denials``, ``#unimplemented``, ``#secrets``,
+``#resources``).  A process's CPU time and peak memory are wait4(2)'s:
+its own plus the children it waited for (:mod:`umlpy.vkernel.proctree`).
 """
 
 from __future__ import annotations
@@ -31,7 +33,8 @@ MAX_PROCS_SHOWN = 8
 
 def _list(doc: Doc, key: str) -> list[dict[str, object]]:
     v = doc.get(key)
-    return [x for x in v if isinstance(x, dict)] if isinstance(v, list) else []
+    # RunResult.to_dict() keeps tuples (asdict does); the JSON read back has lists.
+    return [x for x in v if isinstance(x, dict)] if isinstance(v, list | tuple) else []
 
 
 def _argv(p: Mapping[str, object]) -> str:
@@ -83,6 +86,22 @@ def _reached(doc: Doc) -> list[dict[str, object]]:
     return [c for c in _list(doc, "connections") if c.get("allowed") and c.get("op") in ("connect", "accept")]
 
 
+def _usage(p: Mapping[str, object]) -> str:
+    """"cpu 0.12 s, peak 13.4 MB" from a process record, or "" if it was not reaped by umlpy."""
+    if p.get("max_rss_kb") is None:
+        return ""
+    cpu = float(str(p.get("cpu_user_s") or 0)) + float(str(p.get("cpu_system_s") or 0))
+    return f"cpu {cpu:.2f} s, peak {_size(int(str(p.get('max_rss_kb'))) * 1024)}"
+
+
+def _files_read(doc: Doc) -> str:
+    listed = _list(doc, "files_read")
+    total = doc.get("files_read_total") or 0
+    dropped = doc.get("files_read_dropped") or 0
+    more = f" (+{dropped} opens of paths not listed)" if dropped else ""
+    return f"{total} open(s) of {len(listed)} file(s){more}"
+
+
 def notable(doc: Doc) -> bool:
     """Is there anything to summarise beyond the guest's exit?
 
@@ -123,6 +142,12 @@ def summary_lines(doc: Doc) -> list[str]:
                           for p in ran[:MAX_PROCS_SHOWN])
         more = f"; +{len(ran) - MAX_PROCS_SHOWN} more" if len(ran) > MAX_PROCS_SHOWN else ""
         lines.append(f"ran: {shown}{more}")
+    heavy = [p for p in procs if p.get("max_rss_kb") is not None and p.get("ppid") is not None]
+    if heavy:
+        top = max(heavy, key=lambda p: float(str(p.get("cpu_user_s") or 0)) + float(str(p.get("cpu_system_s") or 0)))
+        lines.append(f"busiest child: {_argv(top)[:60]} ({_usage(top)})")
+    if doc.get("files_read_total"):
+        lines.append(f"read: {_files_read(doc)}")
     changes = _list(doc, "changes")
     if changes:
         counts = {k: sum(1 for c in changes if c.get("kind") == k) for k in ("created", "modified", "deleted")}
@@ -153,6 +178,11 @@ def summary_lines(doc: Doc) -> list[str]:
         total = sum(int(v) for v in denied.values())
         parts = ", ".join(f"{n}×{c}" if c > 1 else n for n, c in sorted(denied.items()))
         lines.append(f"refused {total} syscall(s): {parts}")
+    unimpl = _list(doc, "unimplemented")
+    if unimpl:
+        total = sum(int(str(u.get("count") or 0)) for u in unimpl)
+        parts = ", ".join(f"{u.get('abi')} {u.get('syscall')}×{u.get('count')}" for u in unimpl[:8])
+        lines.append(f"unimplemented: {total} call(s) got ENOSYS: {parts}" + (", ..." if len(unimpl) > 8 else ""))
     logged = _list(doc, "logged")
     if logged:
         by: dict[str, int] = {}
@@ -195,8 +225,10 @@ def _tree_html(procs: Sequence[Mapping[str, object]], total: float) -> str:
         end = p.get("end_s")
         dur = (float(str(end)) - start) if end is not None else None
         width = 0 if not total or dur is None else max(1, int(200 * dur / total))
+        usage = _usage(p)
         label = (f'<code>{_e(_argv(p))}</code> <span class="st">pid {_e(p.get("pid"))} · {_e(_status(p))} · '
-                 f'{start:.3f}s → {"?" if end is None else f"{float(str(end)):.3f}s"}</span> '
+                 f'{start:.3f}s → {"?" if end is None else f"{float(str(end)):.3f}s"}'
+                 f'{" · " + _e(usage) if usage else ""}</span> '
                  f'<span class="bar" style="width:{width}px"></span>')
         kids = children.get(p.get("pid"), [])
         if not kids or depth > 50:
@@ -226,6 +258,8 @@ def to_html(doc: Doc) -> str:
     denials = _list(doc, "denials")
     secrets = _list(doc, "secrets")
     logged = _list(doc, "logged")
+    files_read = _list(doc, "files_read")
+    unimpl = _list(doc, "unimplemented")
     res = doc.get("resources")
     r: Mapping[str, object] = res if isinstance(res, dict) else {}
     argv = doc.get("argv")
@@ -247,6 +281,10 @@ def to_html(doc: Doc) -> str:
               _e(_size(c.get("size"))), _e("" if c.get("old_size") is None else _size(c.get("old_size"))),
               "metadata only" if c.get("meta_only") else ""] for c in changes],
             ["change", "path", "kind", "size", "was", ""], [str(c.get("kind")) for c in changes]) + "</div>",
+        f'<h2>Files read ({_e(_files_read(doc))})</h2><div id="files-read">' + _table(
+            [[f'<span class="path">{_e(f.get("path"))}</span>', _e(f.get("count"))]
+             for f in sorted(files_read, key=lambda f: str(f.get("path")))],
+            ["path", "opens"]) + "</div>",
         f'<h2>Secrets reached for ({len(secrets)})</h2><div id="secrets">' + _table(
             [[_e(s.get("pid")), f'<span class="path">{_e(s.get("path"))}</span>', _e(s.get("hidden")),
               _e(s.get("count"))] for s in secrets], ["pid", "path", "hidden by", "times"]) + "</div>",
@@ -259,6 +297,9 @@ def to_html(doc: Doc) -> str:
         f'<h2>Refused syscalls ({len(denials)})</h2><div id="denials">' + _table(
             [[_e(d.get("tid")), _e(d.get("syscall")), _e(d.get("errno")), _e(d.get("reason"))] for d in denials],
             ["tid", "syscall", "errno", "why"]) + "</div>",
+        f'<h2>Unimplemented syscalls ({len(unimpl)})</h2><div id="unimplemented">' + _table(
+            [[_e(u.get("abi")), _e(u.get("syscall")), _e(u.get("count"))] for u in unimpl],
+            ["abi", "syscall", "times (ENOSYS)"]) + "</div>",
     ]
     if logged:
         parts.append(f'<h2>Logged calls ({len(logged)})</h2><div id="logged">' + _table(

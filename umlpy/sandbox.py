@@ -21,7 +21,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from umlpy.tracer import _ffi, bpf, landlock
 from umlpy.tracer.launch import spawn
@@ -136,6 +136,30 @@ class SandboxConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class Progress:
+    """A running sandbox at one moment (what the live status shows)."""
+
+    elapsed_s: float
+    processes: int  # alive now
+    trapped: int  # syscalls the tracer has seen so far
+    denied: int
+    overlay_bytes: int | None  # in the copy-on-write layers (None: no virtual filesystem)
+
+
+class Monitor(Protocol):
+    """Watches a run from its own thread: ``start`` once the guest runs, ``stop`` when it is gone.
+
+    ``sample()`` may be called from any thread, as often as a few times a
+    second; it reads counters the tracer thread updates and stats at most a
+    few hundred files (:class:`umlpy.vfs.meter.UpperMeter`).
+    """
+
+    def start(self, sample: Callable[[], Progress]) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
 class DenialRecord:
     tid: int
     abi: str
@@ -182,6 +206,12 @@ class RunResult:
     written: list[str] = field(default_factory=list)
     # Calls a profile's "log syscall" rule matched: tid, syscall, path, rule
     logged: list[dict[str, object]] = field(default_factory=list)
+    # Read-only opens of existing files (guest paths, first umlpy.vkernel.tally.MAX_FILES_READ distinct): path, count
+    files_read: list[dict[str, object]] = field(default_factory=list)
+    files_read_total: int = 0  # every such open, listed or not
+    files_read_dropped: int = 0  # opens of paths beyond the listed ones
+    # Calls refused with ENOSYS for want of an implementation (unknown number, x32, i386): abi, syscall, count
+    unimplemented: list[dict[str, object]] = field(default_factory=list)
     profile: str | None = None  # the profile's name, if the caller says (the CLI does)
     started_at: float = 0.0  # time.time() at launch
 
@@ -214,7 +244,8 @@ class RunResult:
             "cpu_user_s": round(self.cpu_user_s, 3), "cpu_system_s": round(self.cpu_system_s, 3),
             "max_rss_kb": self.max_rss_kb, "processes": len(self.processes) + self.processes_dropped,
             "tasks_created": self.tasks_created, "peak_tasks": self.peak_tasks, "duration_s": round(self.duration_s, 3),
-            "trapped_syscalls": self.trapped, "overlay_bytes": sum(
+            "trapped_syscalls": self.trapped, "files_read": self.files_read_total,
+            "unimplemented_calls": sum(int(str(u.get("count") or 0)) for u in self.unimplemented), "overlay_bytes": sum(
                 int(str(c.get("size") or 0)) for c in self.changes if c.get("kind") != "deleted"),
         }
 
@@ -380,6 +411,7 @@ class Sandbox:
         on_guest_stop: Callable[[int], None] | None = None,
         on_publish: Callable[[Published], None] | None = None,
         hooks: Sequence[Hook] = (),
+        monitor: Monitor | None = None,
     ) -> RunResult:
         """Run ``argv`` to completion under the sandbox.
 
@@ -395,6 +427,8 @@ class Sandbox:
         (:mod:`umlpy.vkernel.hooks`; they run in this thread).  They are an
         argument of the run, not of the config: a config is a value that
         can be saved and compared, hooks are code.
+        ``monitor`` is started once the guest runs and stopped before this
+        returns (the CLI's live status, :mod:`umlpy.status`).
         Raises UmlpyError when the command cannot be started.
         """
         if not argv:
@@ -487,9 +521,13 @@ class Sandbox:
             dog = _Watchdog(tracer, kernel.tgids, timeout=cfg.timeout, memory=cfg.memory)
             if cfg.timeout is not None or cfg.memory is not None:
                 dog.start()
+            if monitor is not None:
+                monitor.start(_sampler(kernel, t0))
             try:
                 outcome = tracer.run()
             finally:
+                if monitor is not None:
+                    monitor.stop()
                 dog.stop()
                 kernel.close()
         finally:
@@ -542,8 +580,38 @@ class Sandbox:
                      for (pid, asked, hidden), n in kernel.secrets.items()],
             logged=[{"tid": e.tid, "syscall": e.syscall, "path": e.path, "rule": e.rule}
                     for e in (injector.logged if injector is not None else [])],
+            files_read=[{"path": p, "count": n} for p, n in kernel.files_read.counts.items()],
+            files_read_total=kernel.files_read.total,
+            files_read_dropped=kernel.files_read.dropped,
+            unimplemented=_unimplemented(kernel),
             started_at=started_at,
         )
+
+
+def _sampler(kernel: Kernel, t0: float) -> Callable[[], Progress]:
+    """Progress snapshots, safe from another thread: only atomic reads of the tracer's counters."""
+    meter = kernel.vfs.meter if kernel.vfs is not None else None
+
+    def sample() -> Progress:
+        return Progress(
+            elapsed_s=time.monotonic() - t0,
+            processes=kernel.tree.alive(),
+            trapped=kernel.trapped,
+            denied=sum(list(kernel.denied.values())),  # list(): one C-level copy, atomic under the GIL
+            overlay_bytes=meter.sample() if meter is not None else None,
+        )
+
+    return sample
+
+
+def _unimplemented(kernel: Kernel) -> list[dict[str, object]]:
+    out: list[dict[str, object]] = []
+    for key, n in sorted(kernel.unimplemented.counts.items(), key=lambda kv: (-kv[1], kv[0])):
+        abi, _, name = key.partition(" ")
+        out.append({"abi": abi, "syscall": name, "count": n})
+    if kernel.unimplemented.dropped:
+        out.append({"abi": "?", "syscall": "(others)", "count": kernel.unimplemented.dropped})
+    return out
 
 
 def _open_vfs(cfg: VfsConfig) -> Vfs:
@@ -768,7 +836,7 @@ class _ObserveOnly:
     def task_exec(self, tid: int, former_tid: int) -> None:
         self.o.task_exec(tid, former_tid)
 
-    def task_gone(self, tid: int, status: Exited | Killed) -> None:
+    def task_gone(self, tid: int, status: Exited | Killed, rusage: resource.struct_rusage | None) -> None:
         self.o.task_gone(tid, status)
 
     def signal(self, tid: int, sig: int) -> int:

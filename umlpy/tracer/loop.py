@@ -30,6 +30,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import resource
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -192,7 +193,8 @@ class Handler(Protocol):
 
     def task_exec(self, tid: int, former_tid: int) -> None: ...
 
-    def task_gone(self, tid: int, status: Exited | Killed) -> None: ...
+    def task_gone(self, tid: int, status: Exited | Killed, rusage: resource.struct_rusage | None) -> None:
+        """``tid`` was reaped; ``rusage`` is what wait4(2) returned with it (None if unknown)."""
 
     def signal(self, tid: int, sig: int) -> int: ...
 
@@ -369,7 +371,7 @@ class Tracer:
         else:
             _ffi.cont(tid, sig)
 
-    def _handle(self, stop: Stop, rusage: object) -> None:
+    def _handle(self, stop: Stop, rusage: resource.struct_rusage | None) -> None:
         match stop:
             case SeccompStop(tid):
                 self._seccomp(tid)
@@ -487,10 +489,10 @@ class Tracer:
                 return 0
         return 0  # fork(), or a clone3 we let through: nothing shared
 
-    def _gone(self, stop: Exited | Killed, rusage: object) -> None:
+    def _gone(self, stop: Exited | Killed, rusage: resource.struct_rusage | None) -> None:
         tid = stop.tid
         self.tasks.pop(tid, None)
-        self.handler.task_gone(tid, stop)
+        self.handler.task_gone(tid, stop, rusage)
         if self._early:
             self._adopt_orphans()
         if tid == self.main_pid:

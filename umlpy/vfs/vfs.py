@@ -44,6 +44,7 @@ from umlpy.vfs import changes as _changes
 from umlpy.vfs import hostio, paths
 from umlpy.vfs.errors import VfsError, from_oserror
 from umlpy.vfs.meta import FakeMeta, MetaStore
+from umlpy.vfs.meter import UpperMeter
 from umlpy.vfs.mounts import Access, BindSpec, Location, Mount, MountKind, MountTable
 from umlpy.vfs.overlay import DirEntry, Layer, Overlay, WriteIntent
 from umlpy.vfs.paths import LastKind
@@ -169,6 +170,7 @@ class Vfs:
         # included (a compiler's /tmp files leave no change behind): what
         # an audit must allow.  Bounded.
         self.written: set[bytes] = set()
+        self.meter = UpperMeter()  # files guest writes may land in (the live status's overlay bytes)
         self._hit: bytes | None = None  # the hidden path the walk in progress met
         for m in self.mounts.mounts:
             if m.kind in (MountKind.ROOT, MountKind.BIND) and paths.is_within(state, m.host):
@@ -342,9 +344,12 @@ class Vfs:
             return res.host if res.host is not None else Location(res.mount, res.rel).host
         self.invalidate()
         try:
-            return ov.prepare_write(res.rel, intent)
+            host = ov.prepare_write(res.rel, intent)
         finally:
             self.invalidate()
+        if host is not None and intent in (WriteIntent.WRITE, WriteIntent.CREATE):
+            self.meter.note(host)
+        return host
 
     def prepare_rename(
         self, old: Resolved, new: Resolved, *, noreplace: bool = False, exchange: bool = False
@@ -361,9 +366,11 @@ class Vfs:
             return Location(old.mount, old.rel).host, Location(new.mount, new.rel).host
         self.invalidate()
         try:
-            return ov.prepare_rename(old.rel, new.rel, noreplace=noreplace, exchange=exchange)
+            ho, hn = ov.prepare_rename(old.rel, new.rel, noreplace=noreplace, exchange=exchange)
         finally:
             self.invalidate()
+        self.meter.note(hn)
+        return ho, hn
 
     def prepare_dir(self, res: Resolved) -> bytes:
         """A directory the host kernel may create unnamed files in (O_TMPFILE):

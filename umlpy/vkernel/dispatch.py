@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import resource
 import signal
 import stat
 from collections.abc import Callable, Mapping
@@ -23,7 +24,7 @@ from umlpy.vkernel import fs, scratch
 from umlpy.vkernel.hooks import HookCall, HookSet, TaskInfo, combine
 from umlpy.vkernel.inject import Injector
 from umlpy.vkernel.outcome import Deny, Emulate, GuestError, Outcome, Pass, Rewrite
-from umlpy.vkernel.proctree import read_cmdline
+from umlpy.vkernel.proctree import Usage, read_cmdline
 from umlpy.vkernel.state import Denial, Kernel
 from umlpy.vkernel.table import BY_NR, POLICY_HANDLERS, TASK_CREATION, Trap, i386_name, x86_64_name
 from umlpy.vkernel.task import CLONE_THREAD, Reentry, Task
@@ -174,13 +175,14 @@ class VirtualKernel:
         if self.observer is not None:
             self.observer.task_exec(tid, former_tid)
 
-    def task_gone(self, tid: int, status: Exited | Killed) -> None:
+    def task_gone(self, tid: int, status: Exited | Killed, rusage: resource.struct_rusage | None) -> None:
         task = self.k.tasks.pop(tid, None)
         if task is not None:
             scratch.release(task)
         if task is None or task.tgid == tid:
             self.k.tree.ended(tid, exit_code=status.code if isinstance(status, Exited) else None,
-                              signal=status.sig if isinstance(status, Killed) else None)
+                              signal=status.sig if isinstance(status, Killed) else None,
+                              usage=Usage.from_rusage(rusage) if rusage is not None else None)
         memory.forget(tid)
         self.k.forking.discard(tid)
         self._hooked.pop(tid, None)
@@ -300,6 +302,7 @@ class VirtualKernel:
 
     def _decide(self, ctx: SyscallContext) -> Outcome:
         if ctx.arch != _ffi.AUDIT_ARCH_X86_64:
+            self.k.note_unimplemented(_abi(ctx), _name(ctx))
             return Deny(errno.ENOSYS, "the i386 ABI (int 0x80) is refused")
         if self.handlers:
             h = self.handlers.get(ctx.nr)
@@ -307,6 +310,7 @@ class VirtualKernel:
                 return h(self.k, ctx)
         entry = BY_NR.get(ctx.nr)
         if entry is None:
+            self.k.note_unimplemented(_abi(ctx), _name(ctx))
             return Deny(errno.ENOSYS, "unknown or x32 syscall number")
         if self.k.vfs is not None:
             fh = fs.HANDLERS.get(entry.name)

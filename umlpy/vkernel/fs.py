@@ -337,6 +337,8 @@ def _open(c: _Call, dirfd_idx: int | None, path_idx: int, flags: int, mode: int,
         host = _vfs_errors(lambda: c.vfs.prepare_write(res, W.WRITE))
     else:
         host = res.host
+        if not flags & O_PATH and res.node.kind is not NodeKind.DIR:
+            c.k.note_read(res.guest)  # the run report's "files read"
         if res.guest.startswith(b"/proc/") and res.guest.endswith(_PATH_FILES):
             host = _proc_in_guest_terms(c, res.guest) or host
     if host is None:

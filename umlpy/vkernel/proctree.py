@@ -15,10 +15,26 @@ except where noted):
 
 Times are seconds since the run started (``time.monotonic``).  Processes
 beyond :data:`MAX_PROCESSES` are counted, not recorded.
+
+Resource usage per process comes from the ``struct rusage`` wait4(2) hands
+the tracer when it reaps the thread-group leader (kernel/exit.c,
+``wait_task_zombie``: ``getrusage(p, RUSAGE_BOTH)``, also for a tracer that
+is not the parent).  The leader is reported only after its other threads
+(``delay_group_leader``), so the numbers are final, and the mm high-water
+mark survives execve (``exec_mmap`` folds it into ``signal->maxrss``).
+RUSAGE_BOTH means *inclusive*: the process plus the children it had
+waited for, as time(1) shows — a shell's line holds its commands' CPU, a
+leaf's is its own.  ru_maxrss also counts the image before the process's
+execve, i.e. the pages it shared with its parent at fork: for the main
+process that is umlpy's own interpreter (~20 MB), for the guest's
+children their parent's resident size.  Exact own figures would need a stop at every task exit
+(PTRACE_O_TRACEEXIT) to read /proc/PID/stat while the task still exists;
+the tracer avoids that stop.
 """
 
 from __future__ import annotations
 
+import resource
 import time
 from dataclasses import dataclass, field
 
@@ -36,13 +52,31 @@ class Process:
     end_s: float | None = None
     exit_code: int | None = None
     signal: int | None = None
+    usage: Usage | None = None  # from wait4 at the reap (None: not reaped by the tracer)
 
     def to_json(self) -> dict[str, object]:
+        u = self.usage
         return {
             "pid": self.pid, "ppid": self.ppid, "argv": self.argv, "exe": self.exe, "execs": self.execs,
             "start_s": round(self.start_s, 6), "end_s": None if self.end_s is None else round(self.end_s, 6),
             "exit_code": self.exit_code, "signal": self.signal,
+            "cpu_user_s": None if u is None else round(u.user_s, 6),
+            "cpu_system_s": None if u is None else round(u.system_s, 6),
+            "max_rss_kb": None if u is None else u.max_rss_kb,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """A reaped process's CPU time and peak resident memory, children it waited for included."""
+
+    user_s: float
+    system_s: float
+    max_rss_kb: int
+
+    @classmethod
+    def from_rusage(cls, ru: resource.struct_rusage) -> Usage:
+        return cls(ru.ru_utime, ru.ru_stime, ru.ru_maxrss)
 
 
 @dataclass(slots=True)
@@ -76,12 +110,16 @@ class ProcessTree:
         p.argv, p.exe = argv, exe
         p.execs += 1
 
-    def ended(self, pid: int, *, exit_code: int | None, signal: int | None) -> None:
+    def ended(self, pid: int, *, exit_code: int | None, signal: int | None, usage: Usage | None = None) -> None:
         p = self.processes.pop(pid, None)
         if p is None:
             return
         p.end_s = self._now()
-        p.exit_code, p.signal = exit_code, signal
+        p.exit_code, p.signal, p.usage = exit_code, signal, usage
+
+    def alive(self) -> int:
+        """Processes started and not yet reaped (safe to call from another thread)."""
+        return len(self.processes)
 
     def to_json(self) -> list[dict[str, object]]:
         return [p.to_json() for p in self.order]

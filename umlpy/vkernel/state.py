@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from umlpy.vkernel.arch import x86_64
 from umlpy.vkernel.proctree import ProcessTree
+from umlpy.vkernel.tally import Tally, files_read, unimplemented
 from umlpy.vkernel.task import Task
 
 if TYPE_CHECKING:
@@ -64,6 +65,10 @@ class Kernel:
     current_tid: int = 0  # the task whose trapped call is being decided
     # Hidden paths the guest reached for: (tgid, guest path asked, hidden root) -> times.
     secrets: dict[tuple[int, str, str], int] = field(default_factory=dict)
+    # Guest paths of read-only opens of existing non-directories (the open may still fail, e.g. EACCES).
+    files_read: Tally = field(default_factory=files_read)
+    # Calls refused with ENOSYS because umlpy has no path for them: "abi syscall" -> times.
+    unimplemented: Tally = field(default_factory=unimplemented)
 
     @property
     def vnet(self) -> VirtualNetwork | None:
@@ -145,6 +150,14 @@ class Kernel:
         key = (self.tgid_of(self.current_tid), os.fsdecode(asked), os.fsdecode(hidden))
         if key in self.secrets or len(self.secrets) < MAX_SECRET_RECORDS:
             self.secrets[key] = self.secrets.get(key, 0) + 1
+
+    def note_read(self, guest: bytes) -> None:
+        """The guest opened ``guest`` (canonical guest path) for reading (fs.py's open hook)."""
+        self.files_read.note(os.fsdecode(guest))
+
+    def note_unimplemented(self, abi: str, syscall: str) -> None:
+        """The dispatcher refused a call with ENOSYS: an unknown number, x32 or i386."""
+        self.unimplemented.note(f"{abi} {syscall.removeprefix(abi + ':')}")
 
     def warn(self, msg: str) -> None:
         if msg not in self.warnings:
