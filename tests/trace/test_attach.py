@@ -87,3 +87,44 @@ def test_attach_to_a_missing_pid_is_one_line() -> None:
                        timeout=30)
     assert r.returncode == 2
     assert r.stderr.count("\n") == 1 and "Traceback" not in r.stderr
+
+
+THREADED = """
+import os, sys, threading, time
+n = [0]
+def work():
+    while True:
+        os.getppid(); n[0] += 1; time.sleep(0.005)
+for _ in range(3):
+    threading.Thread(target=work, daemon=True).start()
+while True:
+    with open(sys.argv[1] + ".tmp", "w") as f: f.write(str(n[0]))
+    os.rename(sys.argv[1] + ".tmp", sys.argv[1])
+    time.sleep(0.02)
+"""
+
+
+def test_attach_to_a_multithreaded_process_then_detach(tmp_path: Path) -> None:
+    counter = tmp_path / "n"
+    target = subprocess.Popen([sys.executable, "-c", THREADED, str(counter)])
+    trace = tmp_path / "trace"
+    try:
+        _wait_for(counter.exists, "the target to start")
+        tr = _trace(target.pid, trace)
+        # Every thread is traced: getppid lines from at least three tids.
+        def threads_seen() -> int:
+            if not trace.exists():
+                return 0
+            return len({ln.split()[0] for ln in trace.read_text().splitlines() if "getppid()" in ln})
+        _wait_for(lambda: threads_seen() >= 3, "getppid from three threads")
+        tids = {int(t) for t in os.listdir(f"/proc/{target.pid}/task")}
+        assert all(_tracer_of(t) == tr.pid for t in tids)
+        tr.send_signal(signal.SIGINT)
+        _, err = tr.communicate(timeout=20)
+        assert tr.returncode == 0, err
+        assert all(_tracer_of(t) == 0 for t in tids) and target.poll() is None
+        before = int(counter.read_text())
+        _wait_for(lambda: int(counter.read_text()) > before + 20, "the threads to keep running untraced")
+    finally:
+        target.kill()
+        target.wait()
