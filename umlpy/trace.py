@@ -344,7 +344,7 @@ class TraceObserver:
             raw = bytes(_ffi.getsiginfo(tid))
         except OSError:
             raw = b""
-        info = format_siginfo(sig, raw)
+        info = format_siginfo(sig, raw, verbose=self.o.decode.verbose)
         if self.o.quiet < 3 and self._signal_shown(sig):
             self._event(tid, f"--- {F.signame(sig)} {info} ---", {"event": "signal", "signal": F.signame(sig),
                                                                     "siginfo": info})

@@ -46,7 +46,7 @@ def _lines(p: Path) -> list[str]:
     for x in p.read_text().splitlines():
         m = re.match(r"\d+", x)
         x = x[max(5, len(m.group())) + 1:] if m else x
-        out.append(re.sub(r"si_(pid|utime|stime)=\d+", r"si_\1=N", x))
+        out.append(re.sub(r"si_(pid|utime|stime)=\d+( /\* [0-9.]+ s \*/)?", r"si_\1=N", x))
     return out
 
 

@@ -67,7 +67,7 @@ def normalise(text: str) -> dict[str, list[str]]:
             rest = re.sub(rf"\b{p}\b", tag, rest)
         rest = re.sub(r"0x[0-9a-f]+", "ADDR", rest)
         rest = re.sub(r'getrandom\("[^"]*"', 'getrandom("RANDOM"', rest)
-        rest = re.sub(r"si_(utime|stime)=\d+", r"si_\1=T", rest)
+        rest = re.sub(r"si_(utime|stime)=\d+( /\* [0-9.]+ s \*/)?", r"si_\1=T", rest)
         rest = re.sub(r"^getppid\(\) += \d+", "getppid() = PPID", rest)
         # the process group and session are the harness's: strace's and umlpy's differ
         rest = re.sub(r"^(getpgrp\(\)|getpgid\(0\)|getsid\(0\)) += \d+", r"\1 = PGID", rest)

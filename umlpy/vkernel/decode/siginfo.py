@@ -7,6 +7,7 @@ uid, status, utime, stime} (utime at 24+8 for alignment); faults {addr}.
 
 from __future__ import annotations
 
+import os
 import struct
 
 from umlpy.vkernel.decode.base import ptr_str
@@ -29,7 +30,16 @@ _CLD_CODES = ("CLD_EXITED", "CLD_KILLED", "CLD_DUMPED", "CLD_TRAPPED", "CLD_STOP
 _SIGCHLD = 17
 
 
-def format_siginfo(sig: int, raw: bytes) -> str:
+def _clock_t(v: int, verbose: bool) -> str:
+    """A clock_t in ticks, with the seconds as strace adds them (``1 /* 0.01 s */``)."""
+    if v == 0:
+        return str(v)
+    tck = os.sysconf("SC_CLK_TCK") or 100
+    digits = len(str(tck)) - 1
+    return f"{v} /* {v / tck:.{digits}f} s */"
+
+
+def format_siginfo(sig: int, raw: bytes, *, verbose: bool = False) -> str:
     """``{si_signo=SIGCHLD, si_code=CLD_EXITED, si_pid=…}``; ``raw`` may be empty if unavailable."""
     if len(raw) < 48:
         return f"{{si_signo={signame(sig)}}}"
@@ -43,7 +53,7 @@ def format_siginfo(sig: int, raw: bytes) -> str:
         utime, stime = struct.unpack_from("<qq", raw, 32)
         st = str(status) if code == 1 else signame(status)
         return (f"{{{head}, si_code={_CLD_CODES[code - 1]}, si_pid={pid}, si_uid={uid}, si_status={st}, "
-                f"si_utime={utime}, si_stime={stime}}}")
+                f"si_utime={_clock_t(utime, verbose)}, si_stime={_clock_t(stime, verbose)}}}")
     if signo in _FAULT_CODES:
         (addr,) = struct.unpack_from("<Q", raw, 16)
         names = _FAULT_CODES[signo]
