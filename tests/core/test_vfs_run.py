@@ -351,3 +351,11 @@ def test_overlay_of_a_host_tree_is_reviewed_like_the_root(tmp_path: Path) -> Non
 def test_an_unreaped_child_stays_in_proc(tmp_path: Path, build_guest) -> None:  # type: ignore[no-untyped-def]
     r = run_umlpy("run", "-q", "--", str(build_guest("zombie_proc")), cwd=tmp_path)
     assert (r.returncode, r.stdout) == (0, "zombie visible=1\nstatus=7\n"), r.stderr
+
+
+def test_fstat_agrees_with_stat_under_a_fake_identity(tmp_path: Path) -> None:
+    code = ("import os\nopen('mine', 'w').close()\nfd = os.open('mine', os.O_RDONLY)\n"
+            "print(os.fstat(fd).st_uid, os.stat('mine').st_uid)\nos.chown('mine', 7, 8)\n"
+            "print(os.fstat(fd).st_uid, os.fstat(fd).st_gid, os.stat('mine').st_gid)")
+    r = run_umlpy("run", "-q", "--discard", "-0", "--uid", "1234", "--", "python3", "-c", code, cwd=tmp_path)
+    assert (r.returncode, r.stdout) == (0, "1234 1234\n7 8 8\n"), r.stderr

@@ -430,7 +430,7 @@ _LOOKUPS: dict[str, tuple[int | None, int, int | None, bool]] = {
     "chdir": (None, 0, None, True),
     "inotify_add_watch": (None, 1, None, True),
 }
-_STATS = {"stat": 1, "lstat": 1, "newfstatat": 2}  # name -> struct stat buffer arg
+_STATS = {"stat": 1, "lstat": 1, "newfstatat": 2, "fstat": 1}  # name -> struct stat buffer arg
 _NO_META = FakeMeta()
 
 
@@ -452,7 +452,7 @@ def sys_lookup(k: Kernel, ctx: SyscallContext) -> Outcome:
     if not raw and flags & AT_EMPTY_PATH:
         # The fd itself; the empty string still goes through the scratch
         # region, or a racing thread could turn it into a path.
-        return Rewrite(((path_idx, c.place(b"\0")),))
+        return Rewrite(((path_idx, c.place(b"\0")),), _fd_stat_fix(c, name, s32(ctx.args[0])))
     res = c.resolve(dirfd_idx, path_idx, rf, path=raw)
     if name in _ON_REF and res.host is not None and res.node is not None and c.vfs.guest_writable(res.host):
         return _lookup_on_ref(c, name, res, flags)
@@ -471,6 +471,32 @@ def sys_lookup(k: Kernel, ctx: SyscallContext) -> Outcome:
 
 _ON_REF = frozenset(("stat", "lstat", "newfstatat", "statx", "access", "faccessat", "faccessat2", "statfs"))
 AT_EACCESS = 0x200
+
+
+def _fd_stat_fix(c: _Call, name: str, fd: int) -> Callable[[int], int | None] | None:
+    """For a stat of an fd: the exit fix-up showing its file's owner/mode
+    overrides and the fake identity, as a stat by path shows them."""
+    ids = c.vfs.config.identity
+    if name not in _STATS and name != "statx":
+        return None
+    try:
+        where = os.fsencode(os.readlink(f"/proc/{c.ctx.tid}/fd/{fd}"))
+    except OSError:
+        return None
+    guest = c.vfs.to_guest(where) if where.startswith(b"/") else None
+    meta = c.vfs.meta_of(c.vfs.locate(guest)) if guest is not None else None
+    if meta is None and ids is None:
+        return None
+    buf = c.ctx.args[4] if name == "statx" else c.ctx.args[_STATS[name]]
+    return _fix_stat(c.ctx, buf, meta or _NO_META, ids, statx=name == "statx")
+
+
+def sys_fstat(k: Kernel, ctx: SyscallContext) -> Outcome:
+    """fstat(2), trapped only under a fake identity: like stat by path, the
+    user's own files show as the fake identity's, with their overrides."""
+    c = _call(k, ctx)
+    fix = _fd_stat_fix(c, "fstat", s32(ctx.args[0]))
+    return Rewrite((), fix) if fix is not None else PASS
 
 
 def _lookup_on_ref(c: _Call, name: str, res: Resolved, flags: int) -> Outcome:
@@ -1389,12 +1415,13 @@ def sys_fake_id(k: Kernel, ctx: SyscallContext) -> Outcome:
     return Emulate(value)
 
 
-FAKE_ROOT_HANDLERS = {
+FAKE_ROOT_HANDLERS: dict[str, Callable[[Kernel, SyscallContext], Outcome]] = {
     n: sys_fake_id
     for n in ("getuid", "geteuid", "getgid", "getegid", "getresuid", "getresgid",
               "setuid", "setgid", "setreuid", "setregid", "setresuid", "setresgid", "setfsuid", "setfsgid",
               "setgroups")
 }
+FAKE_ROOT_HANDLERS["fstat"] = sys_fstat
 
 
 # -- the table's view -------------------------------------------------------------------
