@@ -359,3 +359,20 @@ def test_fstat_agrees_with_stat_under_a_fake_identity(tmp_path: Path) -> None:
             "print(os.fstat(fd).st_uid, os.fstat(fd).st_gid, os.stat('mine').st_gid)")
     r = run_umlpy("run", "-q", "--discard", "-0", "--uid", "1234", "--", "python3", "-c", code, cwd=tmp_path)
     assert (r.returncode, r.stdout) == (0, "1234 1234\n7 8 8\n"), r.stderr
+
+
+def test_fifos_never_make_the_tracer_wait(tmp_path: Path) -> None:
+    """exec and truncate of a FIFO: the tracer inspects (or truncates) files
+    itself, and must not block in open() waiting for a peer that never comes."""
+    os.mkfifo(tmp_path / "lower.fifo")
+    os.chmod(tmp_path / "lower.fifo", 0o755)
+    code = ("import os\nos.mkfifo('upper.fifo', 0o755)\n"
+            "for p in ('lower.fifo', 'upper.fifo'):\n"
+            "    try: os.execv('./' + p, [p])\n"
+            "    except OSError as e: print('exec', p, e.errno)\n"
+            "    try: os.truncate(p, 0)\n"
+            "    except OSError as e: print('truncate', p, e.errno)\n")
+    r = run_umlpy("run", "-q", "--discard", "--timeout", "30", "--", "python3", "-c", code, cwd=tmp_path, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == ["exec lower.fifo 13", "truncate lower.fifo 22",
+                                     "exec upper.fifo 13", "truncate upper.fifo 22"]

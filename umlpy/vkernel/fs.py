@@ -872,6 +872,8 @@ def sys_truncate(k: Kernel, ctx: SyscallContext) -> Outcome:
     res = c.resolve(None, 0)
     if res.node is not None and res.node.kind is NodeKind.DIR:
         raise GuestError(errno.EISDIR)
+    if res.node is not None and res.node.kind is not NodeKind.REG:
+        raise GuestError(errno.EINVAL)  # as vfs_truncate: only regular files
     if _kernel_write_refused(res):
         return Deny(errno.EACCES, f"truncate of {res.guest!r}")
     host = _prepare(c, res, W.WRITE)
@@ -881,7 +883,8 @@ def sys_truncate(k: Kernel, ctx: SyscallContext) -> Outcome:
             raise GuestError(errno.EINVAL)
 
         def cut(dfd: int, name: bytes) -> None:
-            fd = os.open(name, os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dfd)
+            # O_NONBLOCK: a FIFO must not make the tracer wait for a reader.
+            fd = os.open(name, os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK, dir_fd=dfd)
             try:
                 os.ftruncate(fd, length)
             finally:
@@ -1331,11 +1334,16 @@ def _exec_plan(c: _Call, res: Resolved, shown: bytes, argv: list[object], depth:
     from umlpy.vkernel import binfmt
 
     assert res.host is not None
+    if res.node is None or res.node.kind is not NodeKind.REG:
+        return res.host, argv, False  # not a regular file: the kernel says EACCES
     try:
-        fd = os.open(res.host, os.O_RDONLY | os.O_CLOEXEC)
+        # O_NONBLOCK: never wait in the tracer (a FIFO swapped in since the lookup).
+        fd = os.open(res.host, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOCTTY)
     except OSError:
         return res.host, argv, False  # unreadable (execute-only): the kernel decides
     try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return res.host, argv, False
         head = os.pread(fd, binfmt.BINPRM_BUF_SIZE, 0)
         sb = binfmt.shebang(head)
         pt = None if sb is not None else binfmt.elf_interp(fd)
