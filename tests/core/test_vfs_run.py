@@ -376,3 +376,19 @@ def test_fifos_never_make_the_tracer_wait(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines() == ["exec lower.fifo 13", "truncate lower.fifo 22",
                                      "exec upper.fifo 13", "truncate upper.fifo 22"]
+
+
+def test_a_full_unix_backlog_does_not_stall_the_tracer(tmp_path: Path) -> None:
+    """The tracer connects unix sockets itself (on the very inode it checked);
+    a listener that never accepts must not make it wait for ever."""
+    code = ("import socket, errno\ns = socket.socket(socket.AF_UNIX); s.bind('l.sock'); s.listen(0)\n"
+            "res = []\nclients = []\n"
+            "for _ in range(4):\n"
+            "    c = socket.socket(socket.AF_UNIX); clients.append(c)\n"
+            "    try: c.connect('l.sock'); res.append('ok')\n"
+            "    except OSError as e: res.append(errno.errorcode[e.errno])\n"
+            "print(' '.join(res))\n")
+    r = run_umlpy("run", "-q", "--discard", "--timeout", "60", "--", "python3", "-c", code, cwd=tmp_path, timeout=90)
+    assert r.returncode == 0, r.stderr
+    words = r.stdout.split()
+    assert words[0] == "ok" and "EAGAIN" in words, r.stdout

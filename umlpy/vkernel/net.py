@@ -410,7 +410,7 @@ def sys_connect(k: Kernel, ctx: SyscallContext) -> Outcome:
         k.note_socket(cookie, verdict.record if stream else None)  # type: ignore[union-attr]
         if _is_loopback(final):
             try:
-                _ffi.connect_raw(dup, final)
+                unixsock.connect_bounded(dup, final)
             except OSError as e:
                 return Emulate(-(e.errno or errno.ECONNREFUSED))
             try:

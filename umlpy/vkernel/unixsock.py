@@ -29,7 +29,9 @@ from __future__ import annotations
 
 import errno
 import os
+import socket
 import stat
+import struct
 
 from umlpy.tracer import _ffi
 from umlpy.tracer.loop import SyscallContext
@@ -41,6 +43,7 @@ AF_UNIX = 1
 TCP_ESTABLISHED = 1
 TCP_CLOSE = 7
 TCP_LISTEN = 10
+CONNECT_WAIT_US = 200_000
 
 
 def connect(k: Kernel, ctx: SyscallContext, dup: int, path: bytes) -> Outcome:
@@ -63,10 +66,30 @@ def connect_fd(k: Kernel, dup: int, target: int, path: bytes, *, bound_in: bool 
     if refused is not None:
         return refused
     try:
-        _ffi.connect_raw(dup, target_address(target))
+        connect_bounded(dup, target_address(target))
     except OSError as e:
         return Emulate(-(e.errno or errno.ECONNREFUSED))
     return Emulate(0)
+
+
+def connect_bounded(dup: int, addr: bytes) -> None:
+    """connect(2) of the tracer's duplicate of a guest socket, waiting at most
+    CONNECT_WAIT_US: a blocking connect waits while the listener's backlog is
+    full, and the tracer must never wait on the guest.  SO_SNDTIMEO bounds
+    it (unix and TCP connects honour it) and is restored after; a listener
+    that stays full makes the connect fail (EAGAIN for unix, EINPROGRESS for
+    TCP, which then goes on in the background) instead of stalling the
+    sandbox.  Raises OSError."""
+    sock = socket.socket(fileno=os.dup(dup))
+    try:
+        saved = sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, 16)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, struct.pack("qq", 0, CONNECT_WAIT_US))
+        try:
+            _ffi.connect_raw(dup, addr)
+        finally:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, saved)
+    finally:
+        sock.close()
 
 
 def check_target(k: Kernel, target: int, path: bytes, *, listening: bool, bound_in: bool = False) -> Outcome | None:
