@@ -33,19 +33,40 @@ def shebang(head: bytes) -> tuple[bytes, bytes | None] | None:
 
 
 def elf_interp(fd: int) -> bytes | None:
-    """PT_INTERP of a 64-bit little-endian ELF file open at ``fd``, else None."""
+    """PT_INTERP of a little-endian ELF file (64- or 32-bit) open at ``fd``, else None.
+
+    Mirrors fs/binfmt_elf.c: the program header table is accepted when
+    e_phentsize is exact and it is at most 64 KiB (no smaller cap: a table
+    this function skipped but the kernel loads would let the kernel open
+    the interpreter by its host path), and the *first* PT_INTERP is the one
+    the kernel uses. ELFCLASS32 is parsed too: the compat loader honours it."""
     import os
 
     head = os.pread(fd, 64, 0)
-    if len(head) < 64 or head[:4] != b"\x7fELF" or head[4] != 2 or head[5] != 1:
+    if len(head) < 52 or head[:4] != b"\x7fELF" or head[5] != 1:
         return None
-    phoff, = struct.unpack_from("<Q", head, 32)
-    phentsize, phnum = struct.unpack_from("<HH", head, 54)
-    if phentsize < 56 or phnum > 256:
+    if head[4] == 2:
+        phoff, = struct.unpack_from("<Q", head, 32)
+        phentsize, phnum = struct.unpack_from("<HH", head, 54)
+        size, fmt = 56, "<IIQQQQ"
+    elif head[4] == 1:
+        phoff, = struct.unpack_from("<I", head, 28)
+        phentsize, phnum = struct.unpack_from("<HH", head, 42)
+        size, fmt = 32, "<IIIIII"
+    else:
         return None
-    table = os.pread(fd, phentsize * phnum, phoff)
+    if phentsize != size or not 0 < size * phnum <= 65536:
+        return None  # the kernel refuses it too (ENOEXEC)
+    table = os.pread(fd, size * phnum, phoff)
+    if len(table) < size * phnum:
+        return None
     for i in range(phnum):
-        p_type, _flags, p_offset, _vaddr, _paddr, p_filesz = struct.unpack_from("<IIQQQQ", table, i * phentsize)
-        if p_type == PT_INTERP and 0 < p_filesz <= 4096:
+        if head[4] == 2:
+            p_type, _flags, p_offset, _vaddr, _paddr, p_filesz = struct.unpack_from(fmt, table, i * size)
+        else:
+            p_type, p_offset, _vaddr, _paddr, p_filesz, _memsz = struct.unpack_from(fmt, table, i * size)
+        if p_type == PT_INTERP:
+            if not 2 <= p_filesz <= 4096:
+                return None  # the kernel refuses it (ENOEXEC)
             return os.pread(fd, p_filesz, p_offset).split(b"\0", 1)[0] or None
     return None
