@@ -290,16 +290,20 @@ class Tracer:
                 if self._main_status is None:
                     raise InternalError("guest vanished without an exit status") from None
                 return
-            self._stops += 1
-            stop = decode(tid, status)
-            if tid not in self.tasks and not self._unknown(stop):
-                continue
-            try:
-                self._handle(stop, rusage)
-            except OSError as e:
-                if e.errno != errno.ESRCH:
-                    raise
-                # The task died under us (SIGKILL); wait will report it.
+            self._dispatch(tid, status, rusage)
+
+    def _dispatch(self, tid: int, status: int, rusage: resource.struct_rusage | None) -> None:
+        """One wait status, from the loop or from :meth:`service`."""
+        self._stops += 1
+        stop = decode(tid, status)
+        if tid not in self.tasks and not self._unknown(stop):
+            return
+        try:
+            self._handle(stop, rusage)
+        except OSError as e:
+            if e.errno != errno.ESRCH:
+                raise
+            # The task died under us (SIGKILL); wait will report it.
 
     def service(self) -> None:
         """Handle every stop already pending, without blocking (see SyscallContext.service_others)."""
@@ -312,15 +316,7 @@ class Tracer:
                 continue
             if tid == 0:
                 return
-            self._stops += 1
-            stop = decode(tid, status)
-            if tid not in self.tasks and not self._unknown(stop):
-                continue
-            try:
-                self._handle(stop, rusage)
-            except OSError as e:
-                if e.errno != errno.ESRCH:
-                    raise
+            self._dispatch(tid, status, rusage)
 
     def _unknown(self, stop: Stop) -> bool:
         """A stop from a tid we have not been told about yet; True to handle it now."""

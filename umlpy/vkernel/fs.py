@@ -55,7 +55,7 @@ from umlpy.vfs.meta import FakeMeta
 from umlpy.vfs.mounts import MountKind
 from umlpy.vfs.overlay import Layer, WriteIntent
 from umlpy.vfs.resolve import NodeKind, ResolveFlag
-from umlpy.vkernel import process, scratch
+from umlpy.vkernel import fdops, scratch
 from umlpy.vkernel.args import AT_FDCWD, s32
 from umlpy.vkernel.outcome import PASS, Deny, Emulate, GuestError, Outcome, Rewrite
 
@@ -737,10 +737,10 @@ def sys_mkdir(k: Kernel, ctx: SyscallContext) -> Outcome:
 
 
 def sys_mknod(k: Kernel, ctx: SyscallContext) -> Outcome:
+    refused = fdops.sys_mknod(k, ctx)  # no device nodes, as off the vfs
+    if refused is not PASS:
+        return refused
     at = k.name_of(ctx.nr) == "mknodat"
-    kind = stat.S_IFMT(ctx.args[2 if at else 1] & 0xFFFFFFFF)
-    if kind in (stat.S_IFCHR, stat.S_IFBLK):
-        return Deny(errno.EPERM, "device nodes would open raw host devices")
     mode = ctx.args[2 if at else 1] & 0xFFFFFFFF
     if not stat.S_IFMT(mode):
         mode |= stat.S_IFREG
@@ -1305,8 +1305,7 @@ def sys_exec(k: Kernel, ctx: SyscallContext) -> Outcome:
         raise GuestError(errno.ENOENT)
     if res.node.kind is NodeKind.DIR:
         raise GuestError(errno.EACCES)
-    process.sys_execve(k, ctx)
-    c.task.exec_path = os.fsdecode(res.guest)
+    c.task.exec_path = os.fsdecode(res.guest)  # for the report (what process.sys_execve notes off the vfs)
     shown = raw if raw.startswith(b"/") or not at else res.guest
     argv: list[object] = [_ARGV0, _REST]
     host, items, changed = _exec_plan(c, res, shown, argv, 0)

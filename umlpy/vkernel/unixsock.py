@@ -48,7 +48,7 @@ CONNECT_WAIT_US = 200_000
 
 def connect(k: Kernel, ctx: SyscallContext, dup: int, path: bytes) -> Outcome:
     """connect(2) of the tracer's duplicate ``dup`` of the guest socket to ``path``."""
-    target = _open_target(k, ctx, path)
+    target = open_target(k, ctx, path)
     try:
         return connect_fd(k, dup, target, path)
     finally:
@@ -120,10 +120,6 @@ def open_target(k: Kernel, ctx: SyscallContext, path: bytes) -> int:
         from umlpy.vkernel import fs
 
         return fs.unix_target(k, ctx, path)
-    return _open_target(k, ctx, path)
-
-
-def _open_target(k: Kernel, ctx: SyscallContext, path: bytes) -> int:
     try:
         return open_guest_path(ctx.tid, k.tgid_of(ctx.tid), AT_FDCWD, path)
     except OSError as e:
