@@ -385,25 +385,25 @@ class Vfs:
         finally:
             self.invalidate()
 
-    def writable_hosts(self) -> list[bytes]:
+    def writable_hosts(self) -> tuple[bytes, ...]:
         """Host directories guest writes may land in (the Landlock allow-list).
 
         The host's /proc and /dev, bound read-write so their existing nodes
         work, are not among them: beneath them lie /proc/sys, /proc/PID/mem
         and raw disks.  The few device nodes a guest may write are granted
-        one by one (:data:`umlpy.tracer.landlock.DEVICE_WRITABLE`)."""
-        out = [p for ov in self.overlays.values() for p in (ov.upper, ov.work)]
-        out += [m.host for m in self.mounts.mounts if m.kind is MountKind.TMPFS]
-        out += [m.host for m in self.mounts.mounts
-                if m.kind is MountKind.BIND and m.access is Access.RW and m.host not in _KERNEL_TREES]
-        return out
+        one by one (:data:`umlpy.tracer.landlock.DEVICE_WRITABLE`).  The
+        mounts are fixed once built, so this is computed once."""
+        if self._writable_roots is None:
+            out = [p for ov in self.overlays.values() for p in (ov.upper, ov.work)]
+            out += [m.host for m in self.mounts.mounts if m.kind is MountKind.TMPFS]
+            out += [m.host for m in self.mounts.mounts
+                    if m.kind is MountKind.BIND and m.access is Access.RW and m.host not in _KERNEL_TREES]
+            self._writable_roots = tuple(out)
+        return self._writable_roots
 
     def guest_writable(self, host: bytes) -> bool:
         """Is canonical host path ``host`` beneath a directory the guest can write?"""
-        roots = self._writable_roots
-        if roots is None:
-            roots = self._writable_roots = tuple(self.writable_hosts())
-        return any(paths.is_within(host, r) for r in roots)
+        return any(paths.is_within(host, r) for r in self.writable_hosts())
 
     def open_parent_beneath(self, host: bytes) -> tuple[int, bytes] | None:
         """(fd of the directory holding ``host``, reached from the writable root
