@@ -58,6 +58,8 @@ def systems() -> dict[str, tuple[str, list[str]]]:
         "native": ("true", []),
         "umlpy-same": (u[0], u + ["run", "-q", "--cpu", "same", "--"]),
         "umlpy-spread": (u[0], u + ["run", "-q", "--cpu", "spread", "--"]),
+        # the identity policy: host filesystem and network, nothing virtualized (issue 2's yardstick)
+        "umlpy-identity": (u[0], u + ["run", "-q", "--profile", "trace-only", "--"]),
         # the scratch guard by trapping mprotect/munmap/mremap/madvise/MAP_FIXED
         # (the fallback for kernels without mseal): the price of trapping them always
         "umlpy-guard-trap": (u[0], u + ["run", "-q", "--cpu", "same", "--scratch-guard", "trap", "--"]),
@@ -126,6 +128,11 @@ def main() -> int:
     avail = [s for s in names if shutil.which(allsys[s][0]) or os.path.exists(allsys[s][0])]
     for s in set(names) - set(avail):
         print(f"skipped {s}: {allsys[s][0]} not found", flush=True)
+    # An installed umlpy has its bytecode compiled by pip; a checkout run with
+    # PYTHONDONTWRITEBYTECODE set (as here) would compile every module on
+    # every start and time the compiler.
+    subprocess.run([sys.executable, "-m", "compileall", "-q", os.path.join(REPO, "umlpy")], check=True,
+                   stdout=subprocess.DEVNULL)
     w = tempfile.mkdtemp(prefix="umlpy-bench-")
     os.chmod(w, 0o755)
     build_helpers(w)

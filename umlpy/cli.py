@@ -353,9 +353,12 @@ def _status_delay() -> float:
 
 
 def _write_reports(args: argparse.Namespace, result: RunResult) -> None:
-    from umlpy import report
+    def html() -> str:
+        from umlpy import report  # html and its entity tables: only for --report-html
 
-    for path, render in ((args.report, result.to_json), (args.report_html, lambda: report.to_html(result.to_dict()))):
+        return report.to_html(result.to_dict())
+
+    for path, render in ((args.report, result.to_json), (args.report_html, html)):
         if not path:
             continue
         try:

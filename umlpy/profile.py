@@ -56,7 +56,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from umlpy.vkernel import inject
-from umlpy.vnet.rules import parse_rule as parse_net_rule
 
 FILE_ACTIONS = ("hide", "read-only", "write", "cow")
 NET_ACTIONS = ("allow", "deny")
@@ -268,6 +267,8 @@ def parse_rule(text: str) -> Rule:
         return FileRule(action, target)
     if action in NET_ACTIONS:
         spec = target.removeprefix("net ").strip()
+        from umlpy.vnet.rules import parse_rule as parse_net_rule  # ipaddress & co: only for profiles with net rules
+
         parse_net_rule(spec, action)  # ValueError names the problem
         return NetRule(action, spec)
     known = sorted({*FILE_ACTIONS, *NET_ACTIONS, *SYSCALL_ACTIONS})

@@ -18,7 +18,6 @@ its own plus the children it waited for (:mod:`umlpy.vkernel.proctree`).
 
 from __future__ import annotations
 
-import html
 import json
 import os
 import shlex
@@ -210,6 +209,8 @@ details{margin-left:1.2em} summary{cursor:pointer} .st{color:#666}
 
 
 def _e(v: object) -> str:
+    import html  # with its entity tables, only for the HTML page: the summary runs at every exit
+
     return html.escape(str(v), quote=True)
 
 

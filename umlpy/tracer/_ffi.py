@@ -305,6 +305,11 @@ def set_no_new_privs() -> None:
         _raise("prctl(PR_SET_NO_NEW_PRIVS)")
 
 
+def sched_getcpu() -> int:
+    """The CPU this thread runs on now (-1 if the kernel cannot say)."""
+    return int(_libc.sched_getcpu())
+
+
 def set_dumpable(value: bool) -> None:
     if _prctl(PR_SET_DUMPABLE, int(value), 0, 0, 0) != 0:
         _raise("prctl(PR_SET_DUMPABLE)")

@@ -20,7 +20,7 @@ from typing import Protocol
 from umlpy.tracer import _ffi, memory
 from umlpy.tracer.loop import SyscallContext
 from umlpy.tracer.stops import Exited, Killed
-from umlpy.vkernel import fs, scratch
+from umlpy.vkernel import scratch
 from umlpy.vkernel.hooks import HookCall, HookSet, TaskInfo, combine
 from umlpy.vkernel.inject import Injector
 from umlpy.vkernel.outcome import Deny, Emulate, GuestError, Outcome, Pass, Rewrite
@@ -96,6 +96,13 @@ class VirtualKernel:
         self.handlers = dict(handlers or {})
         self.scratch_guard = scratch_guard
         self._uid = os.getuid()
+        # The filesystem layer (and the vfs it imports, a fifth of umlpy's
+        # start-up) is loaded only by sandboxes that have one.
+        self._fs_handlers: Mapping[str, HandlerFn] = {}
+        if kernel.vfs is not None:
+            from umlpy.vkernel import fs
+
+            self._fs_handlers = fs.HANDLERS
 
     # -- tracer callbacks ----------------------------------------------------
     def start(self, pid: int, *, on_guest_stop: Callable[[int], None] | None = None) -> None:
@@ -312,8 +319,8 @@ class VirtualKernel:
         if entry is None:
             self.k.note_unimplemented(_abi(ctx), _name(ctx))
             return Deny(errno.ENOSYS, "unknown or x32 syscall number")
-        if self.k.vfs is not None:
-            fh = fs.HANDLERS.get(entry.name)
+        if self._fs_handlers:
+            fh = self._fs_handlers.get(entry.name)
             if fh is not None:
                 return fh(self.k, ctx)
         if entry.trap is Trap.REFUSED:

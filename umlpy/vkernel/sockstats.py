@@ -203,10 +203,14 @@ class SocketStats:
                 for msg in ds.get_sock_stats(family=family, states=SS_ALL, protocol=socket.IPPROTO_TCP,
                                              extensions=1 << (INET_DIAG_INFO - 1)):
                     cookie = int(msg.get("idiag_cookie") or 0)
-                    record = self._records.pop(cookie, None)
-                    if record is not None:
-                        self._forget(cookie)
-                        self._count(record, msg)
+                    # A TIME_WAIT entry keeps the freed socket's cookie but has
+                    # no tcp_info: the counts come with the destroy message,
+                    # which the kernel's workqueue may not have sent yet.
+                    if self._records.get(cookie) is None or msg.get_attr("INET_DIAG_INFO") is None:
+                        continue
+                    record = self._records.pop(cookie)
+                    self._forget(cookie)
+                    self._count(record, msg)
 
     def _count(self, record: int, msg: Any) -> None:
         """A pyroute2 ``inet_diag_msg`` from the dump."""
