@@ -26,14 +26,16 @@ GUESTS = Path(__file__).resolve().parent / "guests"
 
 @pytest.fixture(autouse=True, scope="session")
 def _state_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """Sandboxes the tests keep go to a throwaway state home, not the user's."""
-    old = os.environ.get("XDG_STATE_HOME")
+    """Sandboxes the tests keep, and umlpy's cache, go to throwaway homes, not the user's."""
+    saved = {k: os.environ.get(k) for k in ("XDG_STATE_HOME", "XDG_CACHE_HOME")}
     os.environ["XDG_STATE_HOME"] = str(tmp_path_factory.mktemp("state-home"))
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("cache-home"))
     yield
-    if old is None:
-        os.environ.pop("XDG_STATE_HOME", None)
-    else:
-        os.environ["XDG_STATE_HOME"] = old
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
 
 
 def umlpy_cmd(*args: str) -> list[str]:

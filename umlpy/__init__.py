@@ -2,9 +2,31 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 __version__ = "0.1.0"
 
-from umlpy.sandbox import RunResult, Sandbox, SandboxConfig, UmlpyError
-from umlpy.vkernel.hooks import Hook, HookCall
-
 __all__ = ["Hook", "HookCall", "RunResult", "Sandbox", "SandboxConfig", "UmlpyError", "__version__"]
+
+if TYPE_CHECKING:
+    from umlpy.sandbox import RunResult, Sandbox, SandboxConfig, UmlpyError
+    from umlpy.vkernel.hooks import Hook, HookCall
+
+# The API is imported on first use: ``umlpy.cli`` must be able to set up
+# before the tracer's modules load (umlpy._codecache), and ``umlpy diff``
+# needs none of them.
+_EXPORTS = {
+    "RunResult": "umlpy.sandbox", "Sandbox": "umlpy.sandbox", "SandboxConfig": "umlpy.sandbox",
+    "UmlpyError": "umlpy.sandbox", "Hook": "umlpy.vkernel.hooks", "HookCall": "umlpy.vkernel.hooks",
+}
+
+
+def __getattr__(name: str) -> object:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'umlpy' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

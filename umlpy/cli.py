@@ -28,7 +28,10 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Literal, cast
 
-from umlpy import __version__
+from umlpy import __version__, _codecache
+
+_codecache.install()  # before the imports below define their dataclasses
+
 from umlpy.sandbox import RunResult, Sandbox, SandboxConfig, UmlpyError, reraise_signal
 
 if TYPE_CHECKING:
@@ -569,6 +572,7 @@ def _stop_with_guest(sig: int) -> None:
 def entry() -> None:
     """Console-script entry: exit without interpreter teardown (it only costs time)."""
     status = main()
+    _codecache.save()
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()

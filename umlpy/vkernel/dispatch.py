@@ -96,6 +96,8 @@ class VirtualKernel:
         self.handlers = dict(handlers or {})
         self.scratch_guard = scratch_guard
         self._uid = os.getuid()
+        self.main_pid = 0
+        self._launching = False
         # The filesystem layer (and the vfs it imports, a fifth of umlpy's
         # start-up) is loaded only by sandboxes that have one.
         self._fs_handlers: Mapping[str, HandlerFn] = {}
@@ -109,6 +111,10 @@ class VirtualKernel:
         """The guest's main process is ``pid``; ``on_guest_stop(sig)`` runs when it group-stops."""
         self.main_pid = pid
         self.on_guest_stop = on_guest_stop
+        # Until its first exec the main process is umlpy's own launcher (Python,
+        # which may still allocate after the filter is in): observers see
+        # only the exec itself, as strace shows a traced program from its execve.
+        self._launching = True
         self.k.tasks[pid] = Task(pid, pid)
         self.k.tree.started(pid, None)
 
@@ -116,6 +122,8 @@ class VirtualKernel:
         self.k.current_tid = ctx.tid
         task = self.k.tasks.get(ctx.tid)
         obs = self.observer
+        if self._launching and ctx.tid == self.main_pid and x86_64_name(ctx.nr) not in ("execve", "execveat"):
+            obs = None
         again = None
         if task is not None and task.reentry is not None:
             again, task.reentry = task.reentry, None
@@ -167,6 +175,8 @@ class VirtualKernel:
             self.observer.task_created(parent, child, flags)
 
     def task_exec(self, tid: int, former_tid: int) -> None:
+        if former_tid == self.main_pid:
+            self._launching = False
         task = self.k.tasks.pop(former_tid, None) or Task(tid, tid)
         if former_tid != tid:
             # The other threads of the group are gone; the leader's tid is reused.

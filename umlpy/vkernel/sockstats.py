@@ -206,9 +206,10 @@ class SocketStats:
                     # A TIME_WAIT entry keeps the freed socket's cookie but has
                     # no tcp_info: the counts come with the destroy message,
                     # which the kernel's workqueue may not have sent yet.
-                    if self._records.get(cookie) is None or msg.get_attr("INET_DIAG_INFO") is None:
+                    record = self._records.get(cookie)
+                    if record is None or msg.get_attr("INET_DIAG_INFO") is None:
                         continue
-                    record = self._records.pop(cookie)
+                    del self._records[cookie]
                     self._forget(cookie)
                     self._count(record, msg)
 
