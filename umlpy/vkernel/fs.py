@@ -58,7 +58,7 @@ from umlpy.vfs.meta import FakeMeta
 from umlpy.vfs.mounts import MountKind
 from umlpy.vfs.overlay import Layer, WriteIntent
 from umlpy.vfs.resolve import NodeKind, ResolveFlag
-from umlpy.vkernel import fdops, scratch
+from umlpy.vkernel import fdops, scratch, unixnames
 from umlpy.vkernel.args import AT_FDCWD, s32
 from umlpy.vkernel.outcome import PASS, Deny, Emulate, GuestError, Outcome, Rewrite
 
@@ -1260,8 +1260,8 @@ def sys_unix_bind(k: Kernel, ctx: SyscallContext) -> Outcome:
     try:
         dfd, name = _open_beneath_root(host, final=False)
         try:
-            addr = b"/proc/self/fd/%d/%s" % (dfd, name)
-            if len(addr) >= SUN_PATH_MAX:
+            addr = unixnames.bind_address(c.k, dfd, name, path)
+            if addr is None:
                 raise GuestError(errno.ENAMETOOLONG)
             from umlpy.vkernel.unixsock import sockaddr_un
 
@@ -1510,9 +1510,11 @@ HANDLERS: dict[str, Callable[[Kernel, SyscallContext], Outcome]] = {
     "getdents": sys_getdents,
     "bind": sys_unix_bind,
     "connect": sys_unix_connect,
+    **unixnames.HANDLERS,
     **FAKE_ROOT_HANDLERS,
 }
 """Handlers for the file family, trapped whenever the guest runs on a vfs."""
 
-TRAPPED: tuple[str, ...] = tuple(sorted(set(HANDLERS) - set(FAKE_ROOT_HANDLERS)))
+# accept/accept4 stop only with an address buffer (filter.rules' unix_names).
+TRAPPED: tuple[str, ...] = tuple(sorted(set(HANDLERS) - set(FAKE_ROOT_HANDLERS) - {"accept", "accept4"}))
 FAKE_ROOT_TRAPPED: tuple[str, ...] = tuple(sorted(FAKE_ROOT_HANDLERS))
