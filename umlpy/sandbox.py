@@ -474,6 +474,7 @@ class Sandbox:
             trace_all=cfg.trace_all or (hookset is not None and hookset.traps_all),
             task_limit=cfg.max_tasks is not None,
             net_none=vnet_factory is not None,
+            unix_names=vfs is not None,
             extra=cfg.trap_extra
             + tuple(cfg.handlers_override or ())
             + (meta.TRAPPED_WHEN_LIMITED if cfg.writable is not None and vfs is None else ())

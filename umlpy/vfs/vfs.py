@@ -36,6 +36,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -149,6 +150,46 @@ class _Magic:
         return m[1] if m else self.vfs.readlink(path)
 
 
+@dataclass(frozen=True, slots=True)
+class _Witness:
+    """A lower directory as it was when a name was missing from it."""
+
+    path: bytes
+    ino: int
+    mtime_ns: int
+
+
+# Directory mtimes tick with the kernel's coarse clock (a jiffy, <= 10 ms at
+# HZ=100): a directory changed less than this long ago may change again
+# without its mtime moving, so a name missing from it is not cached.
+_SETTLE_NS = 50_000_000
+
+
+def _witness(ov: Overlay, rel: bytes) -> _Witness | None:
+    """The lower parent of the missing ``rel``, taken *after* the lookup
+    that missed it, then the name looked up again: a create in between
+    shows in one or the other.  None: do not cache the miss (the parent
+    changed very recently, or the name appeared)."""
+    parent = ov.lower_path(rel.rpartition(b"/")[0])
+    try:
+        st = os.lstat(parent)
+    except OSError:
+        st = None
+    if st is not None and time.time_ns() - st.st_mtime_ns < _SETTLE_NS:
+        return None
+    if os.path.lexists(ov.lower_path(rel)):
+        return None
+    return _Witness(parent, st.st_ino, st.st_mtime_ns) if st is not None else _Witness(parent, 0, 0)
+
+
+def _unchanged(w: _Witness) -> bool:
+    try:
+        st = os.lstat(w.path)
+    except OSError:
+        return w.ino == 0
+    return st.st_ino == w.ino and st.st_mtime_ns == w.mtime_ns
+
+
 class Vfs:
     def __init__(self, config: VfsConfig) -> None:
         self.config = config
@@ -185,6 +226,11 @@ class Vfs:
         self._seen: dict[bytes, tuple[os.stat_result | None, Layer | None, bytes | None]] = {}
         self._resolved: dict[tuple[bytes, bytes, bytes, int], Resolved | VfsError] = {}
         self._volatile = False  # the walk in progress touched something never cached
+        # Names the lower layer lacked, with the witness that says so (see _witness):
+        # per looked-up name, per cached resolution, and the last one the walk in progress met.
+        self._absent: dict[bytes, _Witness] = {}
+        self._negative: dict[tuple[bytes, bytes, bytes, int], _Witness] = {}
+        self._walk_witness: _Witness | None = None
         self._merge: dict[bytes, bool] = {}
         self._writable_roots: tuple[bytes, ...] | None = None
         self._to_guest: dict[bytes, bytes | None] = {}  # the mapping back is fixed: cached for good
@@ -209,13 +255,18 @@ class Vfs:
         handlers call it again at the exit of the guest's own creating,
         deleting and renaming calls, so a lookup made while the host kernel
         was still at work is not kept).  Changes made to the lower host
-        tree by other host programs during a run are seen only after the
-        guest's next namespace change; read-write binds, /proc and the
-        other non-layered mounts are never cached.
+        tree by other host programs during a run: a name found is used
+        as it was (a deletion shows anyway: the host kernel gets the path),
+        a name the lower layer lacked is checked again on each use against
+        its lower parent directory (:func:`_witness`), so a host program's
+        create shows at once; read-write binds, /proc and the other
+        non-layered mounts are never cached.
         """
         self._seen.clear()
         self._resolved.clear()
         self._merge.clear()
+        self._absent.clear()
+        self._negative.clear()
 
     def _locate(self, guest: bytes) -> Location:
         loc = self._where.get(guest)
@@ -233,10 +284,23 @@ class Vfs:
             key = loc.mount.guest + b"\0" + loc.rel
             hit = self._seen.get(key)
             if hit is not None:
-                return hit
+                w = self._absent.get(key) if hit[0] is None else None
+                if w is None:
+                    return hit
+                if _unchanged(w):
+                    self._walk_witness = w
+                    return hit
+                self.invalidate()  # the host changed the lower directory since
             lk = ov.lookup(loc.rel)
             if len(self._seen) > 100_000:
                 self._seen.clear()
+                self._absent.clear()
+            if lk.st is None and not lk.whiteout:
+                w = _witness(ov, loc.rel)
+                if w is None:
+                    self._volatile = True  # changing under our eyes: not cached
+                    return lk.st, lk.layer, lk.host
+                self._absent[key] = self._walk_witness = w
             out = self._seen[key] = (lk.st, lk.layer, lk.host)
             return out
         self._volatile = True
@@ -284,12 +348,17 @@ class Vfs:
         key = (path, b"" if path.startswith(b"/") else base, ctx.root, int(flags) | (0 if magic is None else 1 << 20))
         hit = self._resolved.get(key)
         if hit is not None:
-            if isinstance(hit, VfsError):
+            w = self._negative.get(key)
+            if w is not None and not _unchanged(w):
+                self.invalidate()  # the host changed the lower directory since
+            elif isinstance(hit, VfsError):
                 raise VfsError(hit.errno, "cached")
-            return hit
+            else:
+                return hit
         acc = self if magic is None else _Magic(self, magic)
         self._volatile = False
         self._hit = None
+        self._walk_witness = None
         out: Resolved | VfsError
         try:
             r = resolve(acc, path, base=base, root=ctx.root, flags=flags)
@@ -303,7 +372,10 @@ class Vfs:
         if not self._volatile:
             if len(self._resolved) > 100_000:
                 self._resolved.clear()
+                self._negative.clear()
             self._resolved[key] = out
+            if self._walk_witness is not None and (isinstance(out, VfsError) or out.node is None):
+                self._negative[key] = self._walk_witness
         if isinstance(out, VfsError):
             raise out
         return out

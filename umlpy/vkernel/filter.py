@@ -20,6 +20,7 @@ def rules(
     trace_all: bool = False,
     task_limit: bool = False,
     net_none: bool = False,
+    unix_names: bool = False,
     extra: Iterable[str] = (),
     native_rules: Mapping[str, bpf.Rule] | None = None,
 ) -> dict[int, bpf.Rule]:
@@ -32,6 +33,10 @@ def rules(
     accept4 when their address pointer is not NULL; ioctl also
     for the netdevice requests (``net.SIOC_TRAPPED``).
 
+    ``unix_names``: the vfs shows unix socket names in guest terms
+    (:mod:`umlpy.vkernel.unixnames`): accept and accept4 stop when their
+    address pointer is not NULL, whatever the network policy.
+
     ``native_rules`` (name -> rule) replace ALLOW for calls that would
     otherwise run natively (the scratch guard's TRAP mode); they never
     weaken a trapped or refused call.
@@ -43,7 +48,7 @@ def rules(
             out[nr] = bpf.IfArgIn(0, net.NATIVE_FAMILIES, bpf.ALLOW, bpf.TRACE)
         elif e.name == "sendto" and net_none and not trace_all and e.name not in forced:
             out[nr] = bpf.IfArgIn(5, (0,), bpf.ALLOW, bpf.TRACE)
-        elif e.name in net.ACCEPT_CALLS and net_none and not trace_all and e.name not in forced:
+        elif e.name in net.ACCEPT_CALLS and (net_none or unix_names) and not trace_all and e.name not in forced:
             out[nr] = bpf.IfArgNull(1, bpf.ALLOW, bpf.TRACE)  # stops only to rewrite a peer address
         elif e.name == "ioctl" and net_none and not trace_all and e.name not in forced:
             assert isinstance(e.rule, bpf.IfArgIn)
@@ -69,11 +74,13 @@ def build(
     trace_all: bool = False,
     task_limit: bool = False,
     net_none: bool = False,
+    unix_names: bool = False,
     extra: Iterable[str] = (),
     native_rules: Mapping[str, bpf.Rule] | None = None,
 ) -> list[bpf.Insn]:
     return bpf.assemble(
-        rules(trace_all=trace_all, task_limit=task_limit, net_none=net_none, extra=extra, native_rules=native_rules),
+        rules(trace_all=trace_all, task_limit=task_limit, net_none=net_none, unix_names=unix_names, extra=extra,
+              native_rules=native_rules),
         default=bpf.TRACE,
         unknown=bpf.TRACE,
         x32=bpf.TRACE,

@@ -27,6 +27,9 @@ kernel never reads a path the guest can still change):
    merged by the vfs (getdents64 is emulated, the position kept in the
    kernel's own file offset so fork-shared fds and seekdir stay right), and
    stat results show the owner/mode overrides of copied-up files.
+   /proc/PID/{maps,smaps,numa_maps} and the mount table files
+   (mountinfo, mounts, mountstats: :mod:`umlpy.vfs.mountinfo`) are served as
+   snapshots in guest terms; statfs(2) of a read-only mount sets ST_RDONLY.
 
 /proc: ``/proc/self`` and ``/proc/thread-self`` resolve to the calling
 task, ``/proc/PID`` of a process outside the sandbox does not exist (and is
@@ -49,13 +52,13 @@ from typing import TYPE_CHECKING
 from umlpy.tracer import _ffi
 from umlpy.tracer.landlock import DEVICE_WRITABLE
 from umlpy.tracer.loop import SyscallContext
-from umlpy.vfs import paths
+from umlpy.vfs import mountinfo, paths
 from umlpy.vfs.errors import VfsError
 from umlpy.vfs.meta import FakeMeta
 from umlpy.vfs.mounts import MountKind
 from umlpy.vfs.overlay import Layer, WriteIntent
 from umlpy.vfs.resolve import NodeKind, ResolveFlag
-from umlpy.vkernel import fdops, scratch
+from umlpy.vkernel import fdops, scratch, unixnames
 from umlpy.vkernel.args import AT_FDCWD, s32
 from umlpy.vkernel.outcome import PASS, Deny, Emulate, GuestError, Outcome, Rewrite
 
@@ -220,18 +223,42 @@ def proc_magic(k: Kernel, vfs: Vfs, task: Task, guest: bytes) -> tuple[NodeKind 
     return NodeKind.MAGICLINK, g if g is not None else b"(unreachable)" + host.rsplit(b"/", 1)[-1]
 
 
-_PATH_FILES = (b"/maps", b"/smaps", b"/numa_maps")
+_MAPS_FILES = (b"/maps", b"/smaps", b"/numa_maps")
+_MOUNT_FILES = (b"/mountinfo", b"/mounts", b"/mountstats")
+_PATH_FILES = _MAPS_FILES + _MOUNT_FILES
+_MOUNT_RENDER = {b"mountinfo": mountinfo.render_mountinfo, b"mounts": mountinfo.render_mounts,
+                 b"mountstats": mountinfo.render_mountstats}
 
 
 def _proc_in_guest_terms(c: _Call, guest: bytes) -> bytes | None:
     """/proc/PID/{maps,smaps,numa_maps} name the files mapped by host path
-    (copied-up files, a --root's libraries): served as a snapshot with guest
-    paths, from a file in the state directory that exists only while opened."""
-    try:
-        with open(guest, "rb") as f:  # the same /proc file, read by the tracer
+    (copied-up files, a --root's libraries), /proc/PID/{mountinfo,mounts,
+    mountstats} the host's mount table: served as a snapshot in guest
+    terms, from a file in the state directory that exists only while opened."""
+    head, name = guest.rsplit(b"/", 1)
+    mounts = guest.endswith(_MOUNT_FILES)
+    try:  # the same /proc file (mountinfo for the mount table), read by the tracer
+        with open(head + b"/mountinfo" if mounts else guest, "rb") as f:
             text = f.read()
     except OSError:
         return None
+    if mounts:
+        table = mountinfo.guest_mounts(text, c.vfs.mounts, c.vfs.state_dir)
+        data = _MOUNT_RENDER[name](table)
+    else:
+        data = _maps_in_guest_terms(c, guest, text)
+    synth = os.path.join(c.vfs.state_dir, b"synth")
+    os.makedirs(synth, mode=0o700, exist_ok=True)
+    fd, snap = tempfile.mkstemp(dir=synth)
+    try:
+        os.write(fd, data)
+    finally:
+        os.close(fd)
+    c.ctx.on_exit(lambda ret: _unlink_quietly(snap))
+    return os.fsencode(snap)
+
+
+def _maps_in_guest_terms(c: _Call, guest: bytes, text: bytes) -> bytes:
     out = []
     for line in text.splitlines(keepends=True):
         i = line.find(b" /")
@@ -249,15 +276,7 @@ def _proc_in_guest_terms(c: _Call, guest: bytes) -> bytes | None:
         seen = c.vfs.to_guest(path.removesuffix(b" (deleted)"))
         shown = (seen if seen is not None else b"[umlpy]") + (b" (deleted)" if deleted else b"")
         out.append(head + shown + tail)
-    synth = os.path.join(c.vfs.state_dir, b"synth")
-    os.makedirs(synth, mode=0o700, exist_ok=True)
-    fd, name = tempfile.mkstemp(dir=synth)
-    try:
-        os.write(fd, b"".join(out))
-    finally:
-        os.close(fd)
-    c.ctx.on_exit(lambda ret: _unlink_quietly(name))
-    return os.fsencode(name)
+    return b"".join(out)
 
 
 def _unlink_quietly(path: bytes | str) -> None:
@@ -466,7 +485,29 @@ def sys_lookup(k: Kernel, ctx: SyscallContext) -> Outcome:
         on_exit = _fix_stat(ctx, ctx.args[_STATS[name]], meta, ids)
     elif meta is not None and name == "statx":
         on_exit = _fix_stat(ctx, ctx.args[4], meta, ids, statx=True)
+    elif name == "statfs" and (res.readonly or res.mount.kind is MountKind.SYNTHETIC):
+        on_exit = _statfs_readonly(ctx, ctx.args[1])
     return _rewrite_path(c, path_idx, host, on_exit=on_exit)
+
+
+_STATFS_F_FLAGS = 80  # offsetof(struct statfs, f_flags) on x86-64
+ST_RDONLY = 1
+
+
+def _statfs_readonly(ctx: SyscallContext, buf: int) -> Callable[[int], int | None]:
+    """statfs(2) of a read-only guest mount says so (ST_RDONLY), as its
+    mountinfo line does: the host filesystem beneath it is writable."""
+
+    def fix(ret: int) -> None:
+        if ret != 0:
+            return
+        try:
+            (flags,) = struct.unpack("<Q", ctx.read(buf + _STATFS_F_FLAGS, 8))
+            ctx.write(buf + _STATFS_F_FLAGS, struct.pack("<Q", flags | ST_RDONLY))
+        except OSError:
+            pass
+
+    return fix
 
 
 _ON_REF = frozenset(("stat", "lstat", "newfstatat", "statx", "access", "faccessat", "faccessat2", "statfs"))
@@ -1219,8 +1260,8 @@ def sys_unix_bind(k: Kernel, ctx: SyscallContext) -> Outcome:
     try:
         dfd, name = _open_beneath_root(host, final=False)
         try:
-            addr = b"/proc/self/fd/%d/%s" % (dfd, name)
-            if len(addr) >= SUN_PATH_MAX:
+            addr = unixnames.bind_address(c.k, dfd, name, path)
+            if addr is None:
                 raise GuestError(errno.ENAMETOOLONG)
             from umlpy.vkernel.unixsock import sockaddr_un
 
@@ -1469,9 +1510,11 @@ HANDLERS: dict[str, Callable[[Kernel, SyscallContext], Outcome]] = {
     "getdents": sys_getdents,
     "bind": sys_unix_bind,
     "connect": sys_unix_connect,
+    **unixnames.HANDLERS,
     **FAKE_ROOT_HANDLERS,
 }
 """Handlers for the file family, trapped whenever the guest runs on a vfs."""
 
-TRAPPED: tuple[str, ...] = tuple(sorted(set(HANDLERS) - set(FAKE_ROOT_HANDLERS)))
+# accept/accept4 stop only with an address buffer (filter.rules' unix_names).
+TRAPPED: tuple[str, ...] = tuple(sorted(set(HANDLERS) - set(FAKE_ROOT_HANDLERS) - {"accept", "accept4"}))
 FAKE_ROOT_TRAPPED: tuple[str, ...] = tuple(sorted(FAKE_ROOT_HANDLERS))

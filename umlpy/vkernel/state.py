@@ -53,6 +53,8 @@ class Kernel:
     hostname: str | None = None  # uname's nodename as the guest sees it (None: the host's)
     writable: tuple[str, ...] | None = None  # host writes limited to these (see umlpy.vkernel.meta)
     vfs: Vfs | None = None  # the guest's filesystem view (None: the host's, untranslated)
+    # Addresses the tracer bound guest unix sockets with -> the guest's (umlpy.vkernel.unixnames).
+    unix_names: dict[bytes, bytes] = field(default_factory=dict)
     tasks: dict[int, Task] = field(default_factory=dict)
     forking: set[int] = field(default_factory=set)  # tids with a fork/clone in flight
     ipc_ids: dict[str, set[int]] = field(default_factory=dict)  # SysV ids the guest created
