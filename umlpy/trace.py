@@ -509,7 +509,8 @@ def main(args: argparse.Namespace) -> int:
     if args.breaks:
         from umlpy import debug
 
-        hooks = debug.open_debugger(debug.parse_breaks(args.breaks, "trace"), None).hooks()
+        trapped = debug.trapped_by(trace_all=opts.names is None, extra=opts.names or ())
+        hooks = debug.open_debugger(debug.parse_breaks(args.breaks, "trace"), None, trapped).hooks()
     if opts.names is None:
         cfg = sandbox.SandboxConfig(trace_all=True, landlock=False, net="host", inject=inject)
     else:
