@@ -75,8 +75,8 @@ info break, breaks  list the breakpoints
 d, delete [N...]    delete breakpoints N... (all without N)
 c, continue         let the task go on
 detach              no more breakpoints; the guest runs to its end (still
-                    under umlpy)
-q, quit             kill the guest
+                    under umlpy); an attached process (trace -p) is detached
+q, quit             kill the guest (an attached process: detach, as gdb)
 help                this text"""
 
 
@@ -218,8 +218,7 @@ class Debugger:
                 line = self.inp.readline(call)
                 if line is None:
                     self.out.write("\n")
-                    self._say("end of input: detached (no more breakpoints)")
-                    self.active = False
+                    self._detach(call, eof=True)
                     return
                 if self.echo:
                     self.out.write(line + "\n")
@@ -267,8 +266,10 @@ class Debugger:
                 case "c" | "continue":
                     return True
                 case "detach":
-                    self.active = False
-                    self._say("detached: no more breakpoints; the guest runs to its end under umlpy")
+                    self._detach(call)
+                    return True
+                case "q" | "quit" if call.attached:
+                    self._detach(call)  # as gdb: what was attached to is left running
                     return True
                 case "q" | "quit" | "kill":
                     self.quit = True
@@ -282,6 +283,16 @@ class Debugger:
         except (ValueError, OSError, HookError) as e:
             self._say(f"{word}: {e.strerror if isinstance(e, OSError) and e.strerror else e}")
         return False
+
+    def _detach(self, call: HookCall, *, eof: bool = False) -> None:
+        self.active = False
+        head = "end of input: detached" if eof else "detached"
+        if call.attached:
+            call.detach()
+            self._say(f"{head}; the process runs on, untraced")
+        else:
+            self._say(f"{head} (no more breakpoints)" if eof else
+                      f"{head}: no more breakpoints; the guest runs to its end under umlpy")
 
     def _print(self, call: HookCall) -> None:
         from umlpy.vkernel.decode import nargs
