@@ -27,7 +27,10 @@ else to stderr.  End of input detaches (as ``detach``).
 ``detach`` keeps the guest under umlpy: the seccomp filter sends its
 trapped calls to the tracer, and without one they would fail with ENOSYS,
 so "detach" means "no more breakpoints, run to the end".  ``quit`` kills
-the guest tree (exit status 137, as for SIGKILL).
+the guest tree (exit status 137, as for SIGKILL).  On a process attached
+to (``umlpy trace -p PID --break SPEC``) every call stops, and ``detach``,
+``quit`` (as in gdb) and the end of input really detach: the process runs
+on, untraced.
 
 ``break SPEC`` at the prompt adds a breakpoint, numbered like gdb's (numbers
 are never reused; ``delete N`` removes one).  The seccomp filter is

@@ -93,7 +93,7 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
     a("--inject", action="append", default=[], metavar="RULE",
       help="SET:error=E|retval=N[:signal=S][:when=N|N+|N+S|N..M[+S]][:path=GLOB][:fd=N] (strace's tampering)")
     a("--break", dest="breaks", action="append", default=[], metavar="SPEC",
-      help="stop at calls matching SPEC with a prompt, as 'umlpy debug --break' does (repeatable)")
+      help="stop at calls matching SPEC with a prompt, as 'umlpy debug --break' does (repeatable; with -p too)")
     a("argv", nargs=argparse.REMAINDER, metavar="-- CMD [ARG...]")
 
 
