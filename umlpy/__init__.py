@@ -6,10 +6,11 @@ from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
 
-__all__ = ["Hook", "HookCall", "RunResult", "Sandbox", "SandboxConfig", "UmlpyError", "__version__"]
+__all__ = ["AttachResult", "Hook", "HookCall", "RunResult", "Sandbox", "SandboxConfig", "UmlpyError", "__version__",
+           "attach"]
 
 if TYPE_CHECKING:
-    from umlpy.sandbox import RunResult, Sandbox, SandboxConfig, UmlpyError
+    from umlpy.sandbox import AttachResult, RunResult, Sandbox, SandboxConfig, UmlpyError, attach
     from umlpy.vkernel.hooks import Hook, HookCall
 
 # The API is imported on first use: ``umlpy.cli`` must be able to set up
@@ -17,7 +18,7 @@ if TYPE_CHECKING:
 # needs none of them.
 _EXPORTS = {
     "RunResult": "umlpy.sandbox", "Sandbox": "umlpy.sandbox", "SandboxConfig": "umlpy.sandbox",
-    "UmlpyError": "umlpy.sandbox", "Hook": "umlpy.vkernel.hooks", "HookCall": "umlpy.vkernel.hooks",
+    "UmlpyError": "umlpy.sandbox", "AttachResult": "umlpy.sandbox", "attach": "umlpy.sandbox", "Hook": "umlpy.vkernel.hooks", "HookCall": "umlpy.vkernel.hooks",
 }
 
 

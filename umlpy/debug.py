@@ -27,7 +27,17 @@ else to stderr.  End of input detaches (as ``detach``).
 ``detach`` keeps the guest under umlpy: the seccomp filter sends its
 trapped calls to the tracer, and without one they would fail with ENOSYS,
 so "detach" means "no more breakpoints, run to the end".  ``quit`` kills
-the guest tree (exit status 137, as for SIGKILL).
+the guest tree (exit status 137, as for SIGKILL).  On a process attached
+to (``umlpy trace -p PID --break SPEC``) every call stops, and ``detach``,
+``quit`` (as in gdb) and the end of input really detach: the process runs
+on, untraced.
+
+``break SPEC`` at the prompt adds a breakpoint, numbered like gdb's (numbers
+are never reused; ``delete N`` removes one).  The seccomp filter is
+installed before the guest starts and cannot grow, so a breakpoint can only
+stop at calls the run traps: those named by ``--break``, those umlpy traps
+for itself, or every call with ``--trap-all`` (a stop per call) or under
+``umlpy trace`` without ``-e trace=``.
 """
 
 from __future__ import annotations
@@ -38,6 +48,7 @@ import errno
 import os
 import select
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import IO
 
@@ -62,10 +73,13 @@ set argN=VALUE      change argument N (0-5): a number, or "a string" (copied
 return VALUE|-ERRNO at entry: do not run the call, return this (e.g. -ENOENT);
                     at exit: replace the result
 finish              run the call and stop at its exit, showing the result
+b, break SPEC       add a breakpoint (the --break syntax), at calls this run traps
+info break, breaks  list the breakpoints
+d, delete [N...]    delete breakpoints N... (all without N)
 c, continue         let the task go on
 detach              no more breakpoints; the guest runs to its end (still
-                    under umlpy)
-q, quit             kill the guest
+                    under umlpy); an attached process (trace -p) is detached
+q, quit             kill the guest (an attached process: detach, as gdb)
 help                this text"""
 
 
@@ -76,6 +90,7 @@ class Breakpoint:
     rule: InjectRule  # its path=/fd= predicates, and when=
     pid: int | None = None
     hits: int = 0  # calls that matched names and predicates
+    number: int = 0  # as listed by "info break"; set by the Debugger
 
     def matches(self, call: HookCall) -> bool:
         if call.name not in self.names:
@@ -164,20 +179,30 @@ class Debugger:
     active: bool = True
     quit: bool = False
     held: list[int] = field(default_factory=list)  # tids at a prompt, innermost last
+    # Calls the run traps anyway (see the module docstring): a breakpoint
+    # added at the prompt can stop only there and at the --break names.
+    trapped: frozenset[str] = frozenset()
+    last_number: int = 0
+
+    def __post_init__(self) -> None:
+        for b in self.breakpoints:
+            self.last_number += 1
+            b.number = self.last_number
 
     def hooks(self) -> list[Hook]:
-        names = frozenset().union(*(b.names for b in self.breakpoints))
-        return [Hook(names, on_enter=self._enter)]
+        # Hooking calls that trap anyway costs no extra stop; it lets the
+        # prompt's "break" reach them.
+        self.trapped = self.trapped.union(*(b.names for b in self.breakpoints))
+        return [Hook(self.trapped, on_enter=self._enter)]
 
     # -- hooks ---------------------------------------------------------------
     def _enter(self, call: HookCall) -> None:
         if not self.active:
             return
-        hit = next((i for i, b in enumerate(self.breakpoints) if b.matches(call)), None)
-        if hit is None:
+        b = next((b for b in self.breakpoints if b.matches(call)), None)
+        if b is None:
             return
-        b = self.breakpoints[hit]
-        self._say(f"pid {call.tid} stopped at {call.decoded.text()}  [breakpoint {hit + 1}: {b.spec}, hit {b.hits}]")
+        self._say(f"pid {call.tid} stopped at {call.decoded.text()}  [breakpoint {b.number}: {b.spec}, hit {b.hits}]")
         if call.refused:
             self._say("(umlpy refuses this call: it will fail whatever is set here)")
         self._prompt(call)
@@ -196,8 +221,7 @@ class Debugger:
                 line = self.inp.readline(call)
                 if line is None:
                     self.out.write("\n")
-                    self._say("end of input: detached (no more breakpoints)")
-                    self.active = False
+                    self._detach(call, eof=True)
                     return
                 if self.echo:
                     self.out.write(line + "\n")
@@ -232,11 +256,23 @@ class Debugger:
                         return False
                     call.at_exit(self._exit)
                     return True
+                case "b" | "break":
+                    self._break(rest)
+                case "info":
+                    if rest not in ("b", "break", "breaks", "breakpoints"):
+                        raise ValueError("usage: info break")
+                    self._list()
+                case "breaks":
+                    self._list()
+                case "d" | "delete":
+                    self._delete(rest)
                 case "c" | "continue":
                     return True
                 case "detach":
-                    self.active = False
-                    self._say("detached: no more breakpoints; the guest runs to its end under umlpy")
+                    self._detach(call)
+                    return True
+                case "q" | "quit" if call.attached:
+                    self._detach(call)  # as gdb: what was attached to is left running
                     return True
                 case "q" | "quit" | "kill":
                     self.quit = True
@@ -250,6 +286,16 @@ class Debugger:
         except (ValueError, OSError, HookError) as e:
             self._say(f"{word}: {e.strerror if isinstance(e, OSError) and e.strerror else e}")
         return False
+
+    def _detach(self, call: HookCall, *, eof: bool = False) -> None:
+        self.active = False
+        head = "end of input: detached" if eof else "detached"
+        if call.attached:
+            call.detach()
+            self._say(f"{head}; the process runs on, untraced")
+        else:
+            self._say(f"{head} (no more breakpoints)" if eof else
+                      f"{head}: no more breakpoints; the guest runs to its end under umlpy")
 
     def _print(self, call: HookCall) -> None:
         from umlpy.vkernel.decode import nargs
@@ -314,9 +360,52 @@ class Debugger:
             call.set_return(v)
             self._say(f"{call.name} now returns {_show_ret(v)}")
 
+    def _break(self, spec: str) -> None:
+        if not spec:
+            raise ValueError("usage: break SPEC (as --break: NAMES[:path=GLOB][:fd=N][:when=...][:pid=P])")
+        try:
+            b = parse_break(spec)
+        except ValueError as e:
+            raise ValueError(str(e).removeprefix("--break ")) from None
+        missed = b.names - self.trapped
+        if missed == b.names:
+            raise ValueError(f"{_names(missed)}: not trapped in this run, so it cannot stop there "
+                             "(name it with --break at start, or use --trap-all)")
+        self.last_number += 1
+        b.number = self.last_number
+        self.breakpoints.append(b)
+        note = f" (not trapped in this run, never stops: {_names(missed)})" if missed else ""
+        self._say(f"breakpoint {b.number}: {spec}{note}")
+
+    def _list(self) -> None:
+        if not self.breakpoints:
+            self._say("no breakpoints")
+            return
+        self.out.write("Num  Hits  Spec\n")
+        for b in self.breakpoints:
+            self.out.write(f"{b.number:<4} {b.hits:<5} {b.spec}\n")
+
+    def _delete(self, rest: str) -> None:
+        if not rest:
+            self.breakpoints.clear()
+            self._say("deleted all breakpoints")
+            return
+        numbers = [_number(w) for w in rest.split()]
+        known = {b.number for b in self.breakpoints}
+        unknown = [n for n in numbers if n not in known]
+        if unknown:
+            raise ValueError(f"no breakpoint {unknown[0]}")
+        self.breakpoints[:] = [b for b in self.breakpoints if b.number not in numbers]
+        self._say(f"deleted breakpoint{'s' if len(numbers) > 1 else ''} {', '.join(map(str, numbers))}")
+
     def _say(self, text: str) -> None:
         self.out.write(f"umlpy: {text}\n")
         self.out.flush()
+
+
+def _names(names: frozenset[str]) -> str:
+    shown = sorted(names)
+    return ",".join(shown[:5]) + (f",… ({len(shown)} calls)" if len(shown) > 5 else "")
 
 
 def _number(text: str) -> int:
@@ -357,6 +446,8 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
                    help="NAMES[:path=GLOB][:fd=N][:when=N|N+|N..M][:pid=P]; repeatable "
                         "(default: the command's execve)")
     p.add_argument("--input", metavar="FILE", help="read prompt commands from FILE ('-': stdin)")
+    p.add_argument("--trap-all", action="store_true",
+                   help="trap every syscall, so that 'break' at the prompt can name any (a stop per call)")
     p.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- CMD [ARG...]")
 
 
@@ -367,8 +458,33 @@ def parse_breaks(specs: list[str], command: str) -> list[Breakpoint]:
         raise sandbox.UmlpyError(f"umlpy: {command}: {e}", 2) from None
 
 
-def open_debugger(breaks: list[Breakpoint], input_path: str | None) -> Debugger:
-    """The prompt's input and output: ``--input``, else the terminal, else stdin/stderr."""
+def trapped_by(*, trace_all: bool, extra: Iterable[str] = (), task_limit: bool = True) -> frozenset[str]:
+    """Calls a run traps whatever hooks ask for (a subset where a rule depends on arguments).
+
+    ``task_limit``: the config has ``max_tasks`` (the default), which traps task creation.
+    """
+    if trace_all:
+        return ALL_NAMES
+    from umlpy.tracer import bpf
+    from umlpy.vkernel import filter as seccomp_filter
+
+    # Unconditional stops only: naming a call whose rule depends on its
+    # arguments (ioctl, fcntl) would make every such call stop.
+    rules = seccomp_filter.rules(task_limit=task_limit)
+    return frozenset(x86_64.SYSCALL_NAMES[nr] for nr, r in rules.items() if r == bpf.TRACE).union(extra)
+
+
+def open_debugger(breaks: list[Breakpoint], input_path: str | None, trapped: frozenset[str]) -> Debugger:
+    """The prompt's input and output: ``--input``, else the terminal, else stdin/stderr.
+
+    ``trapped``: the calls the run traps anyway, where ``break`` at the prompt can stop.
+    """
+    dbg = _open_debugger(breaks, input_path)
+    dbg.trapped = trapped
+    return dbg
+
+
+def _open_debugger(breaks: list[Breakpoint], input_path: str | None) -> Debugger:
     out: IO[str] = sys.stderr
     if input_path is not None and input_path != "-":
         try:
@@ -393,10 +509,10 @@ def main(args: argparse.Namespace) -> int:
     if not argv:
         raise sandbox.UmlpyError("umlpy: debug: no command given (usage: umlpy debug [--break SPEC]... -- CMD)", 2)
     breaks = parse_breaks(args.breaks or ["execve:when=1"], "debug")
-    dbg = open_debugger(breaks, args.input)
     # A debugger of the user's own program, like trace: observation, not
     # confinement (no Landlock scoping, the host's network).
-    cfg = sandbox.SandboxConfig(landlock=False, net="host")
+    cfg = sandbox.SandboxConfig(landlock=False, net="host", trace_all=args.trap_all)
+    dbg = open_debugger(breaks, args.input, trapped_by(trace_all=args.trap_all, task_limit=cfg.max_tasks is not None))
     result = sandbox.Sandbox(cfg).run(argv, hooks=dbg.hooks())
     if dbg.quit:
         sys.stderr.write("umlpy: debug: guest killed\n")

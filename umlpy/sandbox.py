@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Literal, Protocol
 
 from umlpy.tracer import _ffi, bpf, landlock
 from umlpy.tracer.launch import spawn
-from umlpy.tracer.loop import SEIZE_OPTIONS, InternalError, SyscallContext, Tracer
+from umlpy.tracer.loop import SEIZE_OPTIONS, InternalError, Tracer
 from umlpy.tracer.stops import Exited, Killed
 from umlpy.vkernel import filter as seccomp_filter
 from umlpy.vkernel import meta, scratch
@@ -843,47 +843,44 @@ def reraise_signal(sig: int) -> None:
     os.kill(os.getpid(), sig)
 
 
-class _ObserveOnly:
-    """A tracer handler that decides nothing: every call runs as it would untraced."""
+@dataclass(frozen=True, slots=True)
+class AttachResult:
+    """How an attached run ended (:func:`attach`)."""
 
-    def __init__(self, observer: Observer) -> None:
-        self.o = observer
-
-    def syscall(self, ctx: SyscallContext) -> None:
-        if self.o.syscall_enter(ctx) is not False:
-            ctx.on_exit(lambda ret: self.o.syscall_exit(ctx, ret))
-
-    def task_created(self, parent: int, child: int, flags: int) -> None:
-        self.o.task_created(parent, child, flags)
-
-    def task_exec(self, tid: int, former_tid: int) -> None:
-        self.o.task_exec(tid, former_tid)
-
-    def task_gone(self, tid: int, status: Exited | Killed, rusage: resource.struct_rusage | None) -> None:
-        self.o.task_gone(tid, status)
-
-    def signal(self, tid: int, sig: int) -> int:
-        self.o.signal(tid, sig)
-        return sig
-
-    def group_stop(self, tid: int, sig: int) -> None:
-        self.o.group_stop(tid, sig)
+    pid: int
+    detached: bool  # a hook's detach() left the tree running, untraced
+    exit_code: int | None  # the process's, when it ended while attached
+    signal: int | None
+    warnings: tuple[str, ...] = ()
 
 
-def attach(pid: int, observer: Observer) -> Exited | Killed | None:
-    """Observe a running process tree until it ends; the tree's exit status, or None.
+def attach(pid: int, observer: Observer | None = None, *, hooks: Sequence[Hook] = ()) -> AttachResult:
+    """Trace a running process tree until it ends or a hook detaches (``umlpy trace -p``).
 
-    Nothing is virtualized or refused.  KeyboardInterrupt (or any error)
-    detaches every task, leaving it running untraced, and propagates.
+    Every thread of ``pid`` and of its descendants is seized, and the
+    children they create later.  Nothing is virtualized or refused: the
+    ``observer`` sees every call, ``hooks`` run at the entry and exit of
+    theirs and may change them (applied directly: :mod:`umlpy.vkernel.attached`),
+    and ``call.detach()`` in a hook ends the run, leaving every task
+    running untraced.  KeyboardInterrupt, or an exception in a hook,
+    detaches every task too and propagates (what umlpy did not start, it
+    does not kill).  UmlpyError when ``pid`` cannot be attached to (exit
+    status 2: no such process; 125: not permitted).
     """
     from umlpy.tracer.attach import seize_tree
+    from umlpy.vkernel.attached import AttachedHandler, Detach
 
+    handler = AttachedHandler(observer, HookSet(tuple(hooks)) if hooks else None)
     try:
         tids = seize_tree(pid)
     except OSError as e:
         raise UmlpyError(f"umlpy: attach {pid}: {os.strerror(e.errno or errno.EPERM)}", 2 if e.errno == errno.ESRCH else 125) from None
-    tracer = Tracer(_ObserveOnly(observer), pid, kill_on_exit=False, attached=tuple(tids))
+    tracer = Tracer(handler, pid, kill_on_exit=False, attached=tuple(tids))
     try:
-        return tracer.run().status
+        status: Exited | Killed | None = tracer.run().status
+    except Detach:
+        return AttachResult(pid, True, None, None, tuple(handler.warnings))
     except InternalError:
-        return None
+        status = None
+    return AttachResult(pid, False, status.code if isinstance(status, Exited) else None,
+                        status.sig if isinstance(status, Killed) else None, tuple(handler.warnings))

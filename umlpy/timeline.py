@@ -5,8 +5,10 @@ that records, per task, each syscall as a slice and fork/exec/exit/signal as
 instants, and writes the Chrome Trace Event format ("JSON Object Format":
 ``{"traceEvents": [...]}``, complete events ``ph: X`` with ``ts``/``dur`` in
 microseconds, instants ``ph: i``, ``process_name``/``thread_name`` metadata),
-which ui.perfetto.dev and chrome://tracing open.  :meth:`Timeline.tree`
-renders who started and exec'd what, with exit statuses and durations.
+which ui.perfetto.dev and chrome://tracing open.  Its processes are kept
+in the run report's record (:class:`umlpy.vkernel.proctree.ProcessTree`),
+which :meth:`Timeline.tree` renders: who started and exec'd what, with exit
+statuses and durations.
 
 :class:`Tee` fans one observer seam out to several observers.
 """
@@ -17,28 +19,16 @@ import json
 import os
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import IO
 
 from umlpy.tracer.loop import SyscallContext
 from umlpy.tracer.stops import Exited, Killed
 from umlpy.vkernel.decode import flags as F
 from umlpy.vkernel.dispatch import Observer
+from umlpy.vkernel.proctree import ProcessTree, read_cmdline
 from umlpy.vkernel.table import x86_64_name
 
 CLONE_THREAD = 0x00010000
-
-
-@dataclass(slots=True)
-class _Proc:
-    pid: int
-    parent: int | None
-    start: float
-    argv: list[str] = field(default_factory=list)
-    execs: list[str] = field(default_factory=list)
-    end: float | None = None
-    status: str = "running"
-    children: list[int] = field(default_factory=list)
 
 
 class Timeline:
@@ -49,7 +39,7 @@ class Timeline:
         self.events: list[dict[str, object]] = []
         self.open: dict[int, tuple[str, int]] = {}
         self.tgid: dict[int, int] = {}
-        self.procs: dict[int, _Proc] = {}
+        self.procs = ProcessTree()
         self.root = root
         if root is not None:
             self.started(root)
@@ -57,7 +47,10 @@ class Timeline:
     def started(self, pid: int) -> None:
         self.root = self.root or pid
         self.tgid[pid] = pid
-        self.procs[pid] = _Proc(pid, None, time.monotonic(), _cmdline(pid))
+        self.procs.started(pid, None)
+        p = self.procs.processes.get(pid)
+        if p is not None:
+            p.argv = _cmdline(pid)
 
     def _us(self) -> float:
         return (time.monotonic_ns() - self.t0) / 1000
@@ -84,28 +77,22 @@ class Timeline:
         self.tgid[child] = ptgid if thread else child
         self._instant(parent, "clone" if thread else "fork", {"child": child})
         if not thread:
-            self.procs[child] = _Proc(child, ptgid, time.monotonic(), list(self.procs[ptgid].argv)
-                                      if ptgid in self.procs else [])
-            if ptgid in self.procs:
-                self.procs[ptgid].children.append(child)
+            self.procs.started(child, ptgid)  # with its parent's argv, until it execs
 
     def task_exec(self, tid: int, former_tid: int) -> None:
         self.tgid[tid] = tid
         exe = _exe(tid)
-        proc = self.procs.get(tid)
-        if proc is not None:
-            proc.execs.append(exe)
-            proc.argv = _cmdline(tid)
+        if tid in self.procs.processes:
+            self.procs.exec(tid, _cmdline(tid), exe)
         self._instant(tid, "exec", {"exe": exe})
 
     def task_gone(self, tid: int, status: Exited | Killed) -> None:
         self.open.pop(tid, None)
         text = f"exit {status.code}" if isinstance(status, Exited) else f"killed by {F.signame(status.sig)}"
         self._instant(tid, text, {})
-        proc = self.procs.get(tid)
-        if proc is not None and self.tgid.get(tid, tid) == tid:
-            proc.end = time.monotonic()
-            proc.status = text
+        if self.tgid.get(tid, tid) == tid:
+            self.procs.ended(tid, exit_code=status.code if isinstance(status, Exited) else None,
+                             signal=status.sig if isinstance(status, Killed) else None)
 
     def signal(self, tid: int, sig: int) -> None:
         self._instant(tid, F.signame(sig), {})
@@ -120,8 +107,9 @@ class Timeline:
     # -- output ---------------------------------------------------------------
     def write_chrome_trace(self, out: IO[str]) -> None:
         meta: list[dict[str, object]] = []
-        for pid, proc in self.procs.items():
-            label = " ".join(proc.argv) or (proc.execs[-1] if proc.execs else str(pid))
+        for proc in self.procs.order:
+            pid = proc.pid
+            label = " ".join(proc.argv) or (proc.exe if proc.execs and proc.exe else str(pid))
             meta.append({"name": "process_name", "ph": "M", "pid": pid, "args": {"name": f"{label[:80]} ({pid})"}})
         for tid, tgid in self.tgid.items():
             meta.append({"name": "thread_name", "ph": "M", "pid": tgid, "tid": tid, "args": {"name": str(tid)}})
@@ -129,20 +117,7 @@ class Timeline:
 
     def tree(self) -> str:
         """Who started and exec'd what, with exit statuses and durations."""
-        lines: list[str] = []
-
-        def walk(pid: int, depth: int) -> None:
-            p = self.procs[pid]
-            dur = f"{(p.end if p.end is not None else time.monotonic()) - p.start:.3f}s"
-            cmd = " ".join(p.argv)[:100] or "?"
-            lines.append(f"{'  ' * depth}{pid} {cmd}  [{p.status}, {dur}]")
-            for c in p.children:
-                if c in self.procs:
-                    walk(c, depth + 1)
-
-        if self.root in self.procs:
-            walk(self.root, 0)
-        return "\n".join(lines) + "\n"
+        return self.procs.render(self.root) if self.root is not None else "\n"
 
 
 class Tee:
@@ -180,11 +155,7 @@ class Tee:
 
 
 def _cmdline(pid: int) -> list[str]:
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            return [os.fsdecode(a) for a in f.read().split(b"\0") if a]
-    except OSError:
-        return []
+    return [a for a in read_cmdline(pid) or [] if a]
 
 
 def _exe(pid: int) -> str:

@@ -93,7 +93,7 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
     a("--inject", action="append", default=[], metavar="RULE",
       help="SET:error=E|retval=N[:signal=S][:when=N|N+|N+S|N..M[+S]][:path=GLOB][:fd=N] (strace's tampering)")
     a("--break", dest="breaks", action="append", default=[], metavar="SPEC",
-      help="stop at calls matching SPEC with a prompt, as 'umlpy debug --break' does (repeatable)")
+      help="stop at calls matching SPEC with a prompt, as 'umlpy debug --break' does (repeatable; with -p too)")
     a("argv", nargs=argparse.REMAINDER, metavar="-- CMD [ARG...]")
 
 
@@ -493,8 +493,6 @@ def main(args: argparse.Namespace) -> int:
     if args.attach_pid is not None:
         if argv:
             raise sandbox.UmlpyError("umlpy: trace: -p and a command are exclusive", 2)
-        if args.breaks:
-            raise sandbox.UmlpyError("umlpy: trace: --break needs a command, not -p", 2)
         return _attach(args)
     if not argv:
         raise sandbox.UmlpyError("umlpy: trace: no command given (usage: umlpy trace [OPTIONS] -- CMD [ARG...])", 2)
@@ -509,7 +507,8 @@ def main(args: argparse.Namespace) -> int:
     if args.breaks:
         from umlpy import debug
 
-        hooks = debug.open_debugger(debug.parse_breaks(args.breaks, "trace"), None).hooks()
+        trapped = debug.trapped_by(trace_all=opts.names is None, extra=opts.names or ())
+        hooks = debug.open_debugger(debug.parse_breaks(args.breaks, "trace"), None, trapped).hooks()
     if opts.names is None:
         cfg = sandbox.SandboxConfig(trace_all=True, landlock=False, net="host", inject=inject)
     else:
@@ -561,8 +560,14 @@ def _attach(args: argparse.Namespace) -> int:
     except OSError as e:
         raise sandbox.UmlpyError(f"umlpy: trace: cannot open {args.output}: {e.strerror}", 2) from None
     obs = TraceObserver(opts, out, main_pid=pid)
+    hooks: list[Hook] = []
+    if args.breaks:
+        from umlpy import debug
+
+        # Attached tasks stop at every call (PTRACE_SYSCALL): any can break.
+        hooks = debug.open_debugger(debug.parse_breaks(args.breaks, "trace"), None, debug.ALL_NAMES).hooks()
     try:
-        sandbox.attach(pid, obs)
+        sandbox.attach(pid, obs, hooks=hooks)
     except KeyboardInterrupt:
         sys.stderr.write(f"umlpy: process {pid} detached\n")
     finally:

@@ -175,3 +175,98 @@ def test_parse_break() -> None:
     assert b.names == {"openat", "stat"} and b.pid == 7 and b.rule.path == "*.conf"
     assert [n for n in range(1, 5) if b.rule.when(n)] == [2, 3, 4]
     assert "write" in parse_break("%desc").names
+
+
+# -- breakpoints managed at the prompt -------------------------------------------
+
+def _stops(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if " stopped at " in line]
+
+
+def test_break_at_the_prompt_stops_there(tmp_path: Path) -> None:
+    """From the default execve stop, a new breakpoint on a call the run traps (--trap-all) hits."""
+    r = _debug(tmp_path, "break openat:path=*.conf\nc\nreturn -ENOENT\nc\n",
+               "debug", "--trap-all", "--", sys.executable, "-c", READ_CONF)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "guest got ENOENT\n"
+    assert "umlpy: breakpoint 2: openat:path=*.conf\n" in r.stderr
+    stops = _stops(r.stderr)
+    assert len(stops) == 2 and "[breakpoint 1: execve:when=1, hit 1]" in stops[0]
+    assert 'openat(AT_FDCWD, "app.conf"' in stops[1] and stops[1].endswith("[breakpoint 2: openat:path=*.conf, hit 1]")
+
+
+def test_break_at_the_prompt_on_a_call_umlpy_traps_anyway(tmp_path: Path) -> None:
+    """kill(2) is trapped for containment, so a prompt breakpoint reaches it without --trap-all."""
+    prog = ("import os\n"
+            "try:\n"
+            "    os.kill(os.getpid(), 0)\n"
+            "    print('kill ran')\n"
+            "except PermissionError:\n"
+            "    print('kill refused')\n")
+    r = _debug(tmp_path, "break kill\nc\nreturn -EPERM\nc\n", "debug", "--", sys.executable, "-c", prog)
+    assert (r.returncode, r.stdout) == (0, "kill refused\n"), r.stderr
+    assert "[breakpoint 2: kill, hit 1]" in r.stderr
+
+
+def test_break_on_an_untrapped_call_is_refused_with_one_line(tmp_path: Path) -> None:
+    r = _debug(tmp_path, "break openat\ninfo break\nc\n", "debug", "--", sys.executable, "-c", READ_CONF)
+    assert (r.returncode, r.stdout) == (0, "conf content\n")
+    assert "umlpy: break: openat: not trapped in this run, so it cannot stop there" in r.stderr
+    assert "breakpoint 2" not in r.stderr and len(_stops(r.stderr)) == 1
+    assert "Traceback" not in r.stderr
+
+
+def test_info_break_and_delete(tmp_path: Path) -> None:
+    script = ("break openat:path=*.conf\n"
+              "b write:fd=1\n"
+              "info break\n"
+              "delete 3\n"
+              "breaks\n"
+              "delete 9\n"
+              "delete x\n"
+              "c\n"       # execve -> the openat breakpoint
+              "c\n")
+    r = _debug(tmp_path, script, "debug", "--trap-all", "--", sys.executable, "-c", READ_CONF)
+    assert (r.returncode, r.stdout) == (0, "conf content\n"), r.stderr
+    listings = r.stderr.split("Num  Hits  Spec\n")[1:]
+    assert len(listings) == 2
+    first = listings[0].splitlines()[:3]
+    assert [ln.split() for ln in first] == [["1", "1", "execve:when=1"], ["2", "0", "openat:path=*.conf"],
+                                            ["3", "0", "write:fd=1"]]
+    second = [ln.split() for ln in listings[1].splitlines()[:3]]
+    assert second[:2] == [["1", "1", "execve:when=1"], ["2", "0", "openat:path=*.conf"]]
+    assert "umlpy: deleted breakpoint 3" in r.stderr
+    assert "umlpy: delete: no breakpoint 9" in r.stderr
+    assert "umlpy: delete: not a number: 'x'" in r.stderr
+    # The deleted write breakpoint never stopped the guest's print.
+    stops = _stops(r.stderr)
+    assert len(stops) == 2 and "[breakpoint 2: openat:path=*.conf, hit 1]" in stops[1]
+
+
+def test_numbers_are_not_reused_and_delete_all(tmp_path: Path) -> None:
+    r = _debug(tmp_path, "delete 1\nbreak openat:path=*.conf\ndelete\ninfo break\nbreak write:fd=1:when=1\nc\nc\n",
+               "debug", "--trap-all", "--", sys.executable, "-c", READ_CONF)
+    assert (r.returncode, r.stdout) == (0, "conf content\n"), r.stderr
+    assert "umlpy: breakpoint 2: openat:path=*.conf" in r.stderr
+    assert "umlpy: deleted all breakpoints" in r.stderr and "umlpy: no breakpoints" in r.stderr
+    stops = _stops(r.stderr)
+    assert len(stops) == 2 and stops[1].endswith("[breakpoint 3: write:fd=1:when=1, hit 1]")
+
+
+def test_bad_break_commands_keep_the_prompt(tmp_path: Path) -> None:
+    r = _debug(tmp_path, "break\nbreak nosuchcall\nbreak openat:when=0\ninfo frob\nc\n",
+               "debug", "--", sys.executable, "-c", READ_CONF)
+    assert (r.returncode, r.stdout) == (0, "conf content\n")
+    assert "umlpy: break: usage: break SPEC" in r.stderr
+    assert "umlpy: break: 'nosuchcall': " in r.stderr
+    assert "umlpy: break: 'openat:when=0': " in r.stderr
+    assert "umlpy: info: usage: info break" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_trace_break_at_the_prompt(tmp_path: Path) -> None:
+    """umlpy trace traps every call, so a prompt breakpoint can name any."""
+    r = _debug(tmp_path, "break openat:path=*.conf\nc\nreturn -ENOENT\nc\n",
+               "trace", "--break", "execve", "--", sys.executable, "-c", READ_CONF)
+    assert r.stdout == "guest got ENOENT\n", r.stderr
+    assert "[breakpoint 2: openat:path=*.conf, hit 1]" in r.stderr

@@ -35,6 +35,10 @@ A request that is ignored is recorded as a warning in the run's result.
 An exception raised by a hook is a tracer failure: the guest tree is
 killed and :meth:`Sandbox.run` raises it (fail closed).
 
+On a process attached to (:func:`umlpy.sandbox.attach`) there is no
+containment step: every call is decided Pass, the requests apply as they are
+(:mod:`umlpy.vkernel.attached`), and :meth:`HookCall.detach` ends the run.
+
 Hooks run in the tracer thread while the calling task is stopped; the other
 tasks run until their next trapped call.  A hook that waits for a person
 (``umlpy debug``) calls :meth:`HookCall.service_others` while it waits, so
@@ -101,12 +105,15 @@ class HookCall:
     Read: ``name``, ``nr``, ``phase`` ("enter" or "exit"), ``task``,
     ``raw_args``, ``args`` (decoded, strace's text per argument),
     ``decided`` (umlpy's own decision: "pass", "rewrite", "emulate",
-    "deny"), ``refused``, ``retval`` (at exit), :meth:`read_memory`,
-    :meth:`read_string`, :meth:`regs`.  Change: :meth:`set_arg`,
-    :meth:`skip`, :meth:`fail`, :meth:`set_return`, :meth:`at_exit`.
+    "deny"), ``refused``, ``retval`` (at exit), ``attached`` (the task
+    was attached to, :func:`umlpy.sandbox.attach`, not started),
+    :meth:`read_memory`, :meth:`read_string`, :meth:`regs`.  Change:
+    :meth:`set_arg`, :meth:`skip`, :meth:`fail`, :meth:`set_return`,
+    :meth:`at_exit`, :meth:`detach` (attached runs).
     """
 
-    def __init__(self, ctx: SyscallContext, name: str, task: TaskInfo, decided: Outcome) -> None:
+    def __init__(self, ctx: SyscallContext, name: str, task: TaskInfo, decided: Outcome, *,
+                 attached: bool = False) -> None:
         self._ctx = ctx
         self.name = name
         self.nr = ctx.nr
@@ -115,6 +122,7 @@ class HookCall:
         self.decided = _kind(decided)
         self.refused = isinstance(decided, Deny)
         self.phase = "enter"
+        self.attached = attached
         self.retval: int | None = None
         self._decoded: Decoded | None = None
         # requests, applied by the dispatcher
@@ -122,6 +130,7 @@ class HookCall:
         self.skip_with: int | None = None
         self.new_return: int | None = None
         self.exit_fns: list[HookFn] = []
+        self.detach_requested = False
 
     # -- reading -------------------------------------------------------------
     @property
@@ -209,6 +218,17 @@ class HookCall:
     def service_others(self) -> None:
         """While a hook waits (for input): let the other guest tasks' stops be handled."""
         self._ctx.service_others()
+
+    def detach(self) -> None:
+        """Attached runs: after this call, leave every task running untraced; ``attach()`` returns.
+
+        What this call's hooks asked still applies; hooks later in the list
+        do not run for it.  A started guest cannot be detached (without
+        umlpy its seccomp filter would fail its trapped calls): HookError.
+        """
+        if not self.attached:
+            raise HookError(f"{self.name}: detach() is for attached processes (umlpy.attach), not a started guest")
+        self.detach_requested = True
 
     def kill_guest(self) -> None:
         """SIGKILL the whole guest tree; the run ends."""

@@ -1,7 +1,8 @@
-"""The guest's process tree, as the run report shows it.
+"""The guest's process tree: the run report's ``processes`` and ``umlpy trace --tree``.
 
-Fed by the dispatcher from the tracer's task events (no I/O of its own
-except where noted):
+One record for both: the dispatcher feeds the run's tree from the tracer's
+task events, and ``umlpy trace``'s :class:`umlpy.timeline.Timeline` keeps one
+from the observer's (no I/O of its own except where noted):
 
 * a fork/vfork/clone without ``CLONE_THREAD`` is a new process whose parent
   is the caller's thread group (``CLONE_PARENT`` is not modelled: the
@@ -53,6 +54,16 @@ class Process:
     exit_code: int | None = None
     signal: int | None = None
     usage: Usage | None = None  # from wait4 at the reap (None: not reaped by the tracer)
+
+    def status_text(self) -> str:
+        """``running``, ``exit N`` or ``killed by SIGX``, as ``trace --tree`` shows it."""
+        if self.exit_code is not None:
+            return f"exit {self.exit_code}"
+        if self.signal is not None:
+            from umlpy.vkernel.decode.flags import signame  # the decoders load only when a tree is shown
+
+            return f"killed by {signame(self.signal)}"
+        return "running"
 
     def to_json(self) -> dict[str, object]:
         u = self.usage
@@ -123,6 +134,30 @@ class ProcessTree:
 
     def to_json(self) -> list[dict[str, object]]:
         return [p.to_json() for p in self.order]
+
+    def render(self, root: int) -> str:
+        """Who started and exec'd what under ``root``, with exit statuses and durations (``trace --tree``).
+
+        One line per process, ``PID ARGV  [STATUS, SECONDS]``, children
+        indented under their parent in the order they started.
+        """
+        top = next((p for p in self.order if p.pid == root), None)
+        if top is None:
+            return "\n"
+        kids: dict[int, list[Process]] = {}
+        for p in self.order:
+            if p.ppid is not None and p is not top:
+                kids.setdefault(p.ppid, []).append(p)
+        now = self._now()
+        lines: list[str] = []
+        todo = [(top, 0)]
+        while todo:  # depth first, without recursion: a chain of forks can be deep
+            p, depth = todo.pop()
+            dur = (p.end_s if p.end_s is not None else now) - p.start_s
+            cmd = " ".join(p.argv)[:100] or "?"
+            lines.append(f"{'  ' * depth}{p.pid} {cmd}  [{p.status_text()}, {dur:.3f}s]")
+            todo.extend((c, depth + 1) for c in reversed(kids.get(p.pid, [])))
+        return "\n".join(lines) + "\n"
 
 
 def read_cmdline(pid: int) -> list[str] | None:
