@@ -4,7 +4,10 @@
 Every (workload, system) pair is run interleaved, ``--runs`` times after a
 warm-up round, and the median wall time is reported with its ratio to
 native: ratios, not single times, because these machines are shared and
-noisy.  Systems that are not installed are skipped.
+noisy.  The median CPU time (user + system of the whole process tree,
+tracer and guest and any helper) is reported beside it: on a loaded
+machine it is the steadier measure of the work a tracer adds.  Systems
+that are not installed are skipped.
 
 Besides the shared suite (benchmarks/workloads.sh) there are two
 micro-workloads that isolate the cost umlpy adds per *trapped* syscall:
@@ -26,8 +29,10 @@ usage: bench.py [--runs N] [--workloads a,b] [--systems x,y] [--json FILE] [--md
 from __future__ import annotations
 
 import argparse
+import ctypes
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -64,6 +69,8 @@ def systems() -> dict[str, tuple[str, list[str]]]:
         # (the fallback for kernels without mseal): the price of trapping them always
         "umlpy-guard-trap": (u[0], u + ["run", "-q", "--cpu", "same", "--scratch-guard", "trap", "--"]),
         "umlpy-trace": (u[0], u + ["trace", "-o", "/dev/null", "--"]),
+        # the narrow set: compare with strace-seccomp
+        "umlpy-trace-narrow": (u[0], u + ["trace", "-e", "trace=%file,%network", "-o", "/dev/null", "--"]),
         "strace": ("strace", PIN + ["strace", "-f", "-qq", "-o", "/dev/null"]),
         "strace-seccomp": (
             "strace",
@@ -114,6 +121,24 @@ def workload_cmd(wl: str, w: str) -> list[str]:
     return [os.path.join(HERE, "workloads.sh"), wl, w]
 
 
+def _cpu_children() -> float:
+    """CPU seconds (user + system) of every reaped descendant so far."""
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
+def _reap_orphans() -> None:
+    """Reap descendants that outlived their parent (umlpy trace's formatter is a grandchild):
+    as subreaper we adopt them, so their CPU time is counted too."""
+    for _ in range(100):  # at most ~1 s for an orphan still exiting; a lasting one is left alone
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            time.sleep(0.01)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", type=int, default=3)
@@ -123,6 +148,9 @@ def main() -> int:
     ap.add_argument("--md")
     ap.add_argument("--timeout", type=float, default=180)
     a = ap.parse_args()
+    # PR_SET_CHILD_SUBREAPER: orphaned descendants are reparented here, not to init,
+    # so the CPU time column counts them (see _reap_orphans).
+    ctypes.CDLL(None).prctl(36, 1, 0, 0, 0)
     allsys = systems()
     names = [s for s in a.systems.split(",") if s in allsys]
     avail = [s for s in names if shutil.which(allsys[s][0]) or os.path.exists(allsys[s][0])]
@@ -140,33 +168,41 @@ def main() -> int:
     wls = a.workloads.split(",")
     for wl in wls:
         times: dict[str, list[float]] = {s: [] for s in avail}
+        cpus: dict[str, list[float]] = {s: [] for s in avail}
         errors: dict[str, str] = {}
         for r in range(a.runs + 1):  # first round is warm-up
             for s in avail:
                 if s in errors:
                     continue
                 cmd = allsys[s][1] + workload_cmd(wl, w)
+                ru0 = _cpu_children()
                 t = time.perf_counter()
                 try:
-                    p = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=a.timeout)
+                    p = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=a.timeout, check=False)
                     rc, err = p.returncode, p.stderr.decode(errors="replace")[-300:]
                 except subprocess.TimeoutExpired:
                     rc, err = -1, "timeout"
                 dt = time.perf_counter() - t
+                _reap_orphans()
                 if rc != 0:
                     errors[s] = f"rc={rc} {err.strip()}"
                 elif r > 0:
                     times[s].append(dt)
+                    cpus[s].append(_cpu_children() - ru0)
         med = {s: statistics.median(v) for s, v in times.items() if v}
+        cmed = {s: statistics.median(v) for s, v in cpus.items() if v}
         base = med.get("native")
+        cbase = cmed.get("native")
         row: dict[str, dict[str, float | str | None]] = {
-            s: {"median_s": med[s], "x_native": (med[s] / base if base else None)} for s in med
+            s: {"median_s": med[s], "x_native": (med[s] / base if base else None),
+                "cpu_s": cmed[s], "cpu_x_native": (cmed[s] / cbase if cbase else None)} for s in med
         }
         for s, e in errors.items():
             row[s] = {"error": e}
         results[wl] = row
         cells = [
-            f"{s}={med[s] * 1000:.0f}ms" + (f"({med[s] / base:.2f}x)" if base else "") if s in med else f"{s}=FAIL"
+            f"{s}={med[s] * 1000:.0f}ms" + (f"({med[s] / base:.2f}x" if base else "(")
+            + (f", cpu {cmed[s] / cbase:.2f}x)" if cbase else ")") if s in med else f"{s}=FAIL"
             for s in avail
         ]
         print(f"{wl:12s} " + "  ".join(cells), flush=True)

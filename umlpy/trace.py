@@ -17,6 +17,10 @@ the call, ns-exact, where strace's rusage stime has tick resolution.  Like
 strace's, it counts every thread of the process, so in a busy
 multi-threaded process other threads' time leaks in.
 
+With ``-o FILE`` the lines are formatted in a second process while the
+guest runs on (:mod:`umlpy.tracefmt`); the tracer only copies what each
+line needs at the stop.
+
 Filters: ``-e trace=`` picks names (and the seccomp filter), ``-P PATH``
 calls that name PATH (:mod:`umlpy.vkernel.decode.pathtrace`), ``-e status=``
 outcomes, ``-e signal=`` which ``--- SIG`` / ``+++ killed by SIG`` lines
@@ -35,7 +39,7 @@ import time
 from dataclasses import dataclass, field
 from typing import IO
 
-from umlpy import sandbox
+from umlpy import sandbox, tracefmt
 from umlpy.timeline import Tee, Timeline
 from umlpy.tracer import _ffi, memory
 from umlpy.tracer.loop import SyscallContext
@@ -47,6 +51,7 @@ from umlpy.vkernel.decode import flags as F
 from umlpy.vkernel.decode.siginfo import format_siginfo
 from umlpy.vkernel.dispatch import Observer
 from umlpy.vkernel.hooks import Hook
+from umlpy.vkernel.inject import InjectRule
 from umlpy.vkernel.inject import parse_rule as parse_inject
 from umlpy.vkernel.table import i386_name, x86_64_name
 
@@ -273,12 +278,21 @@ class TraceObserver:
         self._filter_status = opts.statuses != _STATUSES
         self._cpu_time = opts.summary and not opts.wall
         self._prev_line: int | None = None  # monotonic ns of the previous line's leader (-r)
+        # The time of the event being handled, when it is handled later than it
+        # happened (umlpy.tracefmt replays the tracer's records): (wall s, monotonic ns).
+        self.clock: tuple[float, int] | None = None
         if main_pid is not None:
             self.started(main_pid)
 
     def started(self, pid: int) -> None:
         self.live.add(pid)
         self.tgid[pid] = pid
+
+    def _wall(self) -> float:
+        return time.time() if self.clock is None else self.clock[0]
+
+    def _mono(self) -> int:
+        return time.monotonic_ns() if self.clock is None else self.clock[1]
 
     # -- Observer ------------------------------------------------------------
     def syscall_enter(self, ctx: SyscallContext) -> bool:
@@ -294,7 +308,7 @@ class TraceObserver:
         if self._show and not self._filter_status:
             self._interrupt()
             self.open = ctx.tid
-        call = self.pending[ctx.tid] = _Call(name, decoded, time.monotonic_ns(), time.time())
+        call = self.pending[ctx.tid] = _Call(name, decoded, self._mono(), self._wall())
         if self._cpu_time:
             call.cpu0 = _cpu_ns(self.tgid.get(ctx.tid, ctx.tid))
         if self.o.stack and self._show:
@@ -340,10 +354,10 @@ class TraceObserver:
         self.live.discard(tid)
 
     def signal(self, tid: int, sig: int) -> None:
-        try:
-            raw = bytes(_ffi.getsiginfo(tid))
-        except OSError:
-            raw = b""
+        self.signal_info(tid, sig, read_siginfo(tid))
+
+    def signal_info(self, tid: int, sig: int, raw: bytes) -> None:
+        """A signal-delivery stop, its siginfo_t in ``raw`` (empty: unknown)."""
         info = format_siginfo(sig, raw, verbose=self.o.decode.verbose)
         if self.o.quiet < 3 and self._signal_shown(sig):
             self._event(tid, f"--- {F.signame(sig)} {info} ---", {"event": "signal", "signal": F.signame(sig),
@@ -421,7 +435,7 @@ class TraceObserver:
         self._out(tid).write(f"{self._leader(tid, call.wall0, call.t0)}{call.decoded.head()} <unfinished ...>\n")
 
     def _finish(self, tid: int, call: _Call, retval: int | None) -> None:
-        t1 = time.monotonic_ns()
+        t1 = self._mono()
         r = None if retval is None else ((retval + (1 << 63)) % (1 << 64)) - (1 << 63)
         failed = r is not None and -4095 <= r < 0
         if self.o.summary and r is not None:  # like strace -c: calls that never return are not counted
@@ -447,7 +461,7 @@ class TraceObserver:
             line = self._leader(tid, call.wall0, call.t0) + d.text()
         else:
             self._interrupt()
-            line = f"{self._leader(tid, time.time(), time.monotonic_ns())}<... {call.name} resumed>{d.tail()}"
+            line = f"{self._leader(tid, self._wall(), self._mono())}<... {call.name} resumed>{d.tail()}"
         self.open = None
         dur = f" <{(t1 - call.t0) / 1e9:.6f}>" if self.o.durations and r is not None else ""
         trail = "".join(x + "\n" for x in call.stack) if call.stack else ""
@@ -465,11 +479,19 @@ class TraceObserver:
 
     def _event(self, tid: int, text: str, event: dict[str, object]) -> None:
         if self.o.json:
-            self._out(tid).write(json.dumps({"pid": self.tgid.get(tid, tid), "tid": tid, "time": time.time(), **event})
+            self._out(tid).write(json.dumps({"pid": self.tgid.get(tid, tid), "tid": tid, "time": self._wall(), **event})
                            + "\n")
         elif self.o.lines:
             self._interrupt()
-            self._out(tid).write(f"{self._leader(tid, time.time(), time.monotonic_ns())}{text}\n")
+            self._out(tid).write(f"{self._leader(tid, self._wall(), self._mono())}{text}\n")
+
+
+def read_siginfo(tid: int) -> bytes:
+    """The siginfo_t of ``tid``'s signal-delivery stop (empty if it cannot be read)."""
+    try:
+        return bytes(_ffi.getsiginfo(tid))
+    except OSError:
+        return b""
 
 
 def _cpu_ns(pid: int) -> int:
@@ -486,6 +508,19 @@ def _name(ctx: SyscallContext) -> str:
     return x86_64_name(ctx.nr)
 
 
+def sandbox_config(opts: TraceOptions, inject: tuple[InjectRule, ...] = ()) -> sandbox.SandboxConfig:
+    """The sandbox a trace runs in: the seccomp filter stops only for the -e trace= set.
+
+    Observation, not confinement: no Landlock scoping (a traced X11 or D-Bus
+    client must behave as it does natively), the host's network, and no task
+    limit (strace has none; enforcing one stops every fork and clone).
+    """
+    if opts.names is None:
+        return sandbox.SandboxConfig(trace_all=True, landlock=False, net="host", inject=inject, max_tasks=None)
+    return sandbox.SandboxConfig(trap_extra=tuple(sorted(opts.names)), landlock=False, net="host", inject=inject,
+                                 max_tasks=None)
+
+
 def main(args: argparse.Namespace) -> int:
     argv = list(args.argv)
     if argv and argv[0] == "--":
@@ -497,8 +532,6 @@ def main(args: argparse.Namespace) -> int:
     if not argv:
         raise sandbox.UmlpyError("umlpy: trace: no command given (usage: umlpy trace [OPTIONS] -- CMD [ARG...])", 2)
     opts = parse_options(args)
-    # Observation, not confinement: no Landlock scoping (a traced X11 or D-Bus
-    # client must behave as it does natively) and the host's network.
     try:
         inject = tuple(parse_inject(r) for r in args.inject)
     except ValueError as e:
@@ -507,22 +540,24 @@ def main(args: argparse.Namespace) -> int:
     if args.breaks:
         from umlpy import debug
 
-        trapped = debug.trapped_by(trace_all=opts.names is None, extra=opts.names or ())
+        trapped = debug.trapped_by(trace_all=opts.names is None, extra=opts.names or (), task_limit=False)
         hooks = debug.open_debugger(debug.parse_breaks(args.breaks, "trace"), None, trapped).hooks()
-    if opts.names is None:
-        cfg = sandbox.SandboxConfig(trace_all=True, landlock=False, net="host", inject=inject)
-    else:
-        cfg = sandbox.SandboxConfig(trap_extra=tuple(sorted(opts.names)), landlock=False, net="host", inject=inject)
+    cfg = sandbox_config(opts, inject)
     try:
         out: IO[str] = open(args.output, "w", buffering=1 << 16) if args.output else sys.stderr  # noqa: SIM115
     except OSError as e:
         raise sandbox.UmlpyError(f"umlpy: trace: cannot open {args.output}: {e.strerror}", 2) from None
     obs = TraceObserver(opts, out)
+    # To a file, lines are formatted in another process after the guest resumed
+    # (umlpy.tracefmt); to a terminal they stay in order with the guest's own output.
+    formatter = tracefmt.Handoff(obs, os.sched_getaffinity(0)) if args.output and tracefmt.usable(opts) else None
+    front: Observer = obs if formatter is None else formatter
+    front_started = obs.started if formatter is None else formatter.started
     timeline = Timeline() if args.perfetto or args.tree else None
-    observer: Observer = obs if timeline is None else Tee([obs, timeline])
+    observer: Observer = front if timeline is None else Tee([front, timeline])
 
     def started(pid: int) -> None:
-        obs.started(pid)
+        front_started(pid)
         if timeline is not None:
             timeline.started(pid)
 
@@ -533,7 +568,12 @@ def main(args: argparse.Namespace) -> int:
         if opts.summary:
             out.write(obs.stats.report())
         if timeline is not None and args.tree:
-            out.write(timeline.tree())
+            if formatter is not None:
+                formatter.text(timeline.tree())
+            else:
+                out.write(timeline.tree())
+        if formatter is not None:
+            formatter.finish()
         if timeline is not None and args.perfetto:
             try:
                 with open(args.perfetto, "w") as f:

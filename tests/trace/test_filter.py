@@ -12,8 +12,9 @@ import pytest
 
 from tests.conftest import run_umlpy
 from umlpy.sandbox import Sandbox, SandboxConfig
-from umlpy.trace import ALL_NAMES, TraceObserver, TraceOptions
+from umlpy.trace import ALL_NAMES, TraceObserver, TraceOptions, sandbox_config
 from umlpy.vkernel import classes
+from umlpy.vkernel.table import x86_64_name
 
 
 def test_parse_set() -> None:
@@ -84,3 +85,45 @@ def test_filter_traps_only_the_set(build_guest) -> None:  # type: ignore[no-unty
     res2 = Sandbox(SandboxConfig(trace_all=True)).run([guest, "1000"], on_start=obs2.started, observer=obs2)
     assert res2.stops > 2000
     assert out2.getvalue().count("getppid()") == 1000
+
+
+class _Names:
+    """An observer that only lists the calls that stopped."""
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+
+    def syscall_enter(self, ctx) -> bool:  # type: ignore[no-untyped-def]
+        self.names.append(x86_64_name(ctx.nr))
+        return True
+
+    def syscall_exit(self, ctx, retval: int) -> None:  # type: ignore[no-untyped-def]
+        pass
+
+    def task_created(self, parent: int, child: int, flags: int) -> None:
+        pass
+
+    def task_exec(self, tid: int, former_tid: int) -> None:
+        pass
+
+    def task_gone(self, tid: int, status: object) -> None:
+        pass
+
+    def signal(self, tid: int, sig: int) -> None:
+        pass
+
+    def group_stop(self, tid: int, sig: int) -> None:
+        pass
+
+
+@pytest.mark.usefixtures("traceable")
+def test_a_narrow_set_stops_for_nothing_else() -> None:
+    """``umlpy trace -e trace=%file``'s sandbox: forks and execs too stop only for %file calls."""
+    names = classes.lookup("%file")
+    opts = TraceOptions(names=names, statuses=frozenset({"successful"}))
+    obs = _Names()
+    res = Sandbox(sandbox_config(opts)).run(["sh", "-c", "for i in 1 2 3; do /bin/true; done; getconf PATH"],
+                                            observer=obs, env={"PATH": "/usr/bin:/bin"})
+    assert res.exit_code == 0
+    assert "execve" in obs.names
+    assert set(obs.names) <= names, sorted(set(obs.names) - names)

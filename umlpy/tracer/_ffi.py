@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import struct
 import threading
 from typing import TYPE_CHECKING, Final
 
@@ -171,11 +172,15 @@ def seize(pid: int, options: int) -> None:
 
 
 def cont(pid: int, sig: int = 0) -> None:
-    ptrace(PTRACE_CONT, pid, 0, sig)
+    # Called twice per traced syscall: the bare foreign call, no wrapper
+    # (ctypes converts ints for c_void_p arguments; -1 is always an error here).
+    if _ptrace(PTRACE_CONT, pid, None, sig) == -1:
+        _raise(f"ptrace(CONT, {pid})")
 
 
 def syscall_resume(pid: int, sig: int = 0) -> None:
-    ptrace(PTRACE_SYSCALL, pid, 0, sig)
+    if _ptrace(PTRACE_SYSCALL, pid, None, sig) == -1:
+        _raise(f"ptrace(SYSCALL, {pid})")
 
 
 def listen(pid: int) -> None:
@@ -243,6 +248,37 @@ def get_syscall_info(pid: int, info: ptrace_syscall_info) -> int:
     """Fill ``info``; returns the op (PTRACE_SYSCALL_INFO_*)."""
     ptrace(PTRACE_GET_SYSCALL_INFO, pid, ctypes.sizeof(info), info)
     return int(info.op)
+
+
+# struct ptrace_syscall_info as flat tuples: op, arch, ip, sp, then the union
+# read as entry/seccomp (nr, args[6]) or as exit (rval).  One unpack is
+# several times cheaper than reading the ctypes structure field by field.
+_SI_SIZE: Final = ctypes.sizeof(ptrace_syscall_info)
+_SI_CALL = struct.Struct("<B3xIQQQ6Q")
+_SI_EXIT = struct.Struct("<B3xIQQq")
+
+
+class SyscallInfoReader:
+    """PTRACE_GET_SYSCALL_INFO into a buffer owned by one tracer thread."""
+
+    __slots__ = ("_addr", "_buf")
+
+    def __init__(self) -> None:
+        self._buf = ctypes.create_string_buffer(_SI_SIZE)
+        self._addr = ctypes.addressof(self._buf)
+
+    def call(self, pid: int) -> tuple[int, ...]:
+        """``(op, arch, ip, sp, nr, a0, …, a5)``: an entry or seccomp stop."""
+        if _ptrace(PTRACE_GET_SYSCALL_INFO, pid, _SI_SIZE, self._addr) == -1:
+            _raise(f"ptrace(GET_SYSCALL_INFO, {pid})")
+        return _SI_CALL.unpack_from(self._buf)
+
+    def exit(self, pid: int) -> tuple[int, int]:
+        """``(op, rval)``: rval is meaningful when op is PTRACE_SYSCALL_INFO_EXIT."""
+        if _ptrace(PTRACE_GET_SYSCALL_INFO, pid, _SI_SIZE, self._addr) == -1:
+            _raise(f"ptrace(GET_SYSCALL_INFO, {pid})")
+        op, _arch, _ip, _sp, rval = _SI_EXIT.unpack_from(self._buf)
+        return op, rval
 
 
 class _ReadBuffers(threading.local):

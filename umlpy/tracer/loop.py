@@ -68,6 +68,10 @@ SEIZE_OPTIONS = (
 )
 
 _WAIT_FLAGS = _ffi.__WALL | _ffi.__WNOTHREAD
+# status >> 8 of a stopped task (its low byte is 0x7f): a seccomp stop, and a
+# syscall-enter/exit stop under PTRACE_O_TRACESYSGOOD (see stops.decode).
+_SECCOMP_STOP = (_ffi.PTRACE_EVENT_SECCOMP << 8) | signal.SIGTRAP
+_SYSCALL_STOP = signal.SIGTRAP | 0x80
 
 # Syscall numbers the tracer itself must know to decode clone flags at a
 # PTRACE_EVENT_{FORK,VFORK,CLONE} stop (orig_rax holds the call's number).
@@ -227,7 +231,7 @@ class Tracer:
     kill_on_exit: bool = True
     tasks: dict[int, Task] = field(default_factory=dict)
     _regs: Any = None
-    _info: _ffi.ptrace_syscall_info = field(default_factory=_ffi.ptrace_syscall_info)
+    _info: _ffi.SyscallInfoReader = field(default_factory=_ffi.SyscallInfoReader)
     _early: dict[int, Stop] = field(default_factory=dict)
     _main_status: Exited | Killed | None = None
     _main_rusage: object | None = None
@@ -295,10 +299,20 @@ class Tracer:
     def _dispatch(self, tid: int, status: int, rusage: resource.struct_rusage | None) -> None:
         """One wait status, from the loop or from :meth:`service`."""
         self._stops += 1
-        stop = decode(tid, status)
-        if tid not in self.tasks and not self._unknown(stop):
-            return
         try:
+            # The two stops of every traced call, recognised from the raw
+            # status (no Stop value, no match): they are nearly all stops.
+            if status & 0xFF == 0x7F and tid in self.tasks:
+                hi = status >> 8
+                if hi == _SECCOMP_STOP:
+                    self._seccomp(tid)
+                    return
+                if hi == _SYSCALL_STOP and not self.attached:
+                    self._syscall_exit(tid)
+                    return
+            stop = decode(tid, status)
+            if tid not in self.tasks and not self._unknown(stop):
+                return
             self._handle(stop, rusage)
         except OSError as e:
             if e.errno != errno.ESRCH:
@@ -379,7 +393,9 @@ class Tracer:
                 self._new_child(tid, kind)
             case ExecEvent(tid):
                 former = _ffi.geteventmsg(tid)
+                memory.forget(tid)  # a cached /proc/TID/mem names the old address space
                 if former != tid:
+                    memory.forget(former)
                     # A non-leader exec'd: it now owns the leader's tid.
                     task = self.tasks.pop(former, None) or Task(tid)
                     task.tid = tid
@@ -406,28 +422,27 @@ class Tracer:
                 self._gone(stop, rusage)
 
     def _seccomp(self, tid: int) -> None:
-        info = self._info
-        op = _ffi.get_syscall_info(tid, info)
-        if op != _ffi.PTRACE_SYSCALL_INFO_SECCOMP:
-            raise InternalError(f"seccomp stop without seccomp info (op {op})")
-        sc = info.u.seccomp
-        ctx = SyscallContext(
-            self, tid, info.arch, sc.nr, tuple(sc.args), info.instruction_pointer, info.stack_pointer
-        )
+        info = self._info.call(tid)
+        if info[0] != _ffi.PTRACE_SYSCALL_INFO_SECCOMP:
+            raise InternalError(f"seccomp stop without seccomp info (op {info[0]})")
+        ctx = SyscallContext(self, tid, info[1], info[4], info[5:], info[2], info[3])
         self.handler.syscall(ctx)
         task = self.tasks.get(tid)
         if task is None:
             return  # killed while a hook held it (SyscallContext.service_others)
         task.exit_cb = ctx._exit_cb
-        self._resume(tid)
+        if task.exit_cb is not None or self.attached:
+            _ffi.syscall_resume(tid, 0)
+        else:
+            _ffi.cont(tid, 0)
 
     def _syscall_exit(self, tid: int) -> None:
         task = self.tasks[tid]
         cb, task.exit_cb = task.exit_cb, None
         if cb is not None:
-            info = self._info
-            if _ffi.get_syscall_info(tid, info) == _ffi.PTRACE_SYSCALL_INFO_EXIT:
-                new = cb(info.u.exit.rval)
+            op, rval = self._info.exit(tid)
+            if op == _ffi.PTRACE_SYSCALL_INFO_EXIT:
+                new = cb(rval)
                 if tid not in self.tasks:
                     return  # killed while an exit hook held it
                 if new is not None:
@@ -439,11 +454,10 @@ class Tracer:
 
     def _syscall_entry(self, tid: int) -> bool:
         """Attach mode: a syscall-entry stop goes to the handler; False if it is an exit."""
-        info = self._info
-        if _ffi.get_syscall_info(tid, info) != _ffi.PTRACE_SYSCALL_INFO_ENTRY:
+        info = self._info.call(tid)
+        if info[0] != _ffi.PTRACE_SYSCALL_INFO_ENTRY:
             return False
-        en = info.u.entry
-        ctx = SyscallContext(self, tid, info.arch, en.nr, tuple(en.args), info.instruction_pointer, info.stack_pointer)
+        ctx = SyscallContext(self, tid, info[1], info[4], info[5:], info[2], info[3])
         self.handler.syscall(ctx)
         self.tasks[tid].exit_cb = ctx._exit_cb
         self._resume(tid)
@@ -488,6 +502,7 @@ class Tracer:
     def _gone(self, stop: Exited | Killed, rusage: resource.struct_rusage | None) -> None:
         tid = stop.tid
         self.tasks.pop(tid, None)
+        memory.forget(tid)
         self.handler.task_gone(tid, stop, rusage)
         if self._early:
             self._adopt_orphans()

@@ -1,9 +1,9 @@
-"""Guest memory access: process_vm_readv/writev, /proc/PID/mem as fallback.
+"""Guest memory access: reads from /proc/PID/mem, writes with process_vm_writev.
 
-process_vm_writev honours page protections, so writes into read-only guest
-pages (and reads of pages the guest mapped PROT_NONE) fall back to
-/proc/PID/mem, which a ptracer may use regardless of protections
-(proc(5), "/proc/pid/mem").  Strings are read page by page so a C string
+A ptracer may read and write /proc/PID/mem regardless of page protections
+(proc(5), "/proc/pid/mem"); reads use it always (one pread per read, the
+file kept open per task), writes only where process_vm_writev, which
+honours protections, cannot.  Strings are read page by page so a C string
 that ends just before an unmapped page is still read.
 """
 
@@ -18,31 +18,59 @@ PAGE = 4096
 
 
 def read(tid: int, addr: int, size: int) -> bytes:
-    """Read exactly ``size`` bytes or raise OSError(EFAULT)."""
+    """Read exactly ``size`` bytes or raise OSError(EFAULT).
+
+    One pread on the task's /proc/TID/mem, kept open: what
+    process_vm_readv can read, it reads too (and pages the guest
+    protected), in one call that costs no ctypes marshalling.  A cached
+    file may name an address space the task no longer has (it exec'd, or
+    the tid was reused): a failed read is retried once on a fresh open.
+    """
     if size == 0:
         return b""
+    fd = _read_fds.get(tid)
+    if fd is not None:
+        try:
+            data = os.pread(fd, size, addr)
+            if len(data) == size:
+                return data
+        except OverflowError as e:
+            raise OSError(errno.EFAULT, "bad guest address") from e
+        except OSError:
+            pass
+        _forget_read(tid)
     try:
-        data = _ffi.process_vm_readv(tid, addr, size)
-    except OSError as e:
-        if e.errno not in (errno.EFAULT, errno.ENOSYS, errno.EPERM):
-            raise
-        data = b""
-    if len(data) == size:
-        return data
-    return _proc_mem_read(tid, addr, size)
-
-
-def _proc_mem_read(tid: int, addr: int, size: int) -> bytes:
-    try:
-        fd = os.open(f"/proc/{tid}/mem", os.O_RDONLY | os.O_CLOEXEC)
-    except OSError as e:
-        raise OSError(errno.EFAULT, "guest memory unreadable") from e
+        fd = _read_fds[tid] = os.open(f"/proc/{tid}/mem", os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return _vm_read(tid, addr, size)
     try:
         data = os.pread(fd, size, addr)
     except (OSError, OverflowError) as e:
         raise OSError(errno.EFAULT, "bad guest address") from e
-    finally:
+    if len(data) != size:
+        raise OSError(errno.EFAULT, "bad guest address")
+    return data
+
+
+_read_fds: dict[int, int] = {}
+
+
+def _forget_read(tid: int) -> None:
+    fd = _read_fds.pop(tid, None)
+    if fd is not None:
         os.close(fd)
+
+
+def _vm_read(tid: int, addr: int, size: int) -> bytes:
+    """/proc/TID/mem cannot be opened (fd limit): process_vm_readv."""
+    try:
+        data = _ffi.process_vm_readv(tid, addr, size)
+    except OverflowError as e:
+        raise OSError(errno.EFAULT, "bad guest address") from e
+    except OSError as e:
+        if e.errno not in (errno.EFAULT, errno.ENOSYS, errno.EPERM):
+            raise
+        raise OSError(errno.EFAULT, "guest memory unreadable") from e
     if len(data) != size:
         raise OSError(errno.EFAULT, "bad guest address")
     return data
@@ -110,7 +138,8 @@ def poke(tid: int, addr: int, data: bytes) -> None:
 
 
 def forget(tid: int) -> None:
-    """The task exec'd or is gone: close its cached /proc/TID/mem."""
+    """The task exec'd or is gone: close its cached /proc/TID/mem files."""
     fd = _mem_fds.pop(tid, None)
     if fd is not None:
         os.close(fd)
+    _forget_read(tid)

@@ -20,9 +20,12 @@ from ptrace.syscall.prototypes import SYSCALL_PROTOTYPES
 
 from umlpy.vkernel.decode import flags as F
 from umlpy.vkernel.decode import fs, misc, mm, net, process, signals
-from umlpy.vkernel.decode.base import Arg, Env, Memory, Options, Ret, Spec, hexc, s64, show_fd
+from umlpy.vkernel.decode.base import Arg, Env, Memory, Options, Ret, Spec, hexc, no_reads, s64, show_fd
 
-__all__ = ["SPECS", "Decoded", "Env", "Memory", "Options", "decode_enter", "decode_exit", "format_return", "spec_for"]
+__all__ = [
+    "SPECS", "Decoded", "Env", "Memory", "Options", "decode_enter", "decode_exit", "format_return", "reads_declared",
+    "spec_for",
+]
 
 SPECS: dict[str, Spec] = {**fs.SPECS, **mm.SPECS, **process.SPECS, **signals.SPECS, **net.SPECS, **misc.SPECS}
 SPECS["poll"] = misc.poll_spec(SPECS["poll"])
@@ -45,7 +48,7 @@ _NARGS = {
     "listxattrat": 5, "removexattrat": 4, "open_tree_attr": 5, "file_getattr": 5, "file_setattr": 5,
 }
 
-_HEX_ARG = Arg(lambda e, i: hexc(e.args[i]))
+_HEX_ARG = Arg(lambda e, i: hexc(e.args[i]), reads=no_reads)
 _GENERIC: dict[str, Spec] = {}
 
 
@@ -125,6 +128,15 @@ def decode_exit(d: Decoded, ret: int) -> None:
                 d.parts[i] = "NULL" if v == 0 else f"{v:#x}"
             else:
                 d.parts[i] = _safe(a, env, i)
+
+
+def reads_declared(spec: Spec) -> bool:
+    """Whether every argument says what guest memory it reads (see :mod:`.base`).
+
+    Not for arguments printed even when the call fails (``always``): their
+    entry formatting decides the line's split, so they are decoded at the stop.
+    """
+    return (spec.ret_fmt is None or spec.ret_fmt_regs) and all(a.reads is not None and not a.always for a in spec.args)
 
 
 def _safe(a: Arg, env: Env, i: int) -> str | None:

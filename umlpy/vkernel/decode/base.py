@@ -8,6 +8,13 @@ entry, before the kernel or an exec can change them) or *out* (printed at
 exit, only if the call succeeded; a failed call shows the pointer, as strace
 does).  Formatters never raise on bad guest memory: an unreadable pointer
 prints as its address.
+
+An Arg may also say which guest memory it reads (``reads``): a function
+making exactly the formatter's ``env.read`` / ``env.cstring`` calls and no
+formatting.  ``umlpy trace -o`` runs these at the stop to copy that memory,
+and the formatter itself later, in another process, on the copy
+(:mod:`umlpy.vkernel.decode.replay`).  ``reads=None``: not declared; the
+call is then decoded at the stop.
 """
 
 from __future__ import annotations
@@ -69,15 +76,22 @@ class Env:
 
 
 Fmt = Callable[[Env, int], "str | None"]
+Reads = Callable[[Env, int], object]
+
+
+def no_reads(e: Env, i: int) -> None:
+    """The ``reads`` of a formatter that looks at registers only."""
 
 
 @dataclass(frozen=True, slots=True)
 class Arg:
-    """``out``: printed at exit; ``always``: an out arg printed even when the call failed."""
+    """``out``: printed at exit; ``always``: an out arg printed even when the call failed;
+    ``reads``: the guest memory ``fmt`` reads (see the module docstring)."""
 
     fmt: Fmt
     out: bool = False
     always: bool = False
+    reads: Reads | None = None
 
 
 class Ret(Enum):
@@ -93,15 +107,17 @@ RetFmt = Callable[[Env, int], str]
 
 @dataclass(frozen=True, slots=True)
 class Spec:
-    """How to print one syscall; ``ret_fmt`` decorates a successful return (fcntl F_GETFL)."""
+    """How to print one syscall; ``ret_fmt`` decorates a successful return (fcntl F_GETFL);
+    ``ret_fmt_regs``: it looks at the registers and the return value only, no guest memory."""
 
     args: tuple[Arg, ...]
     ret: Ret = Ret.DEC
     ret_fmt: RetFmt | None = None
+    ret_fmt_regs: bool = False
 
 
-def sc(*args: Arg, ret: Ret = Ret.DEC, ret_fmt: RetFmt | None = None) -> Spec:
-    return Spec(tuple(args), ret, ret_fmt)
+def sc(*args: Arg, ret: Ret = Ret.DEC, ret_fmt: RetFmt | None = None, ret_fmt_regs: bool = False) -> Spec:
+    return Spec(tuple(args), ret, ret_fmt, ret_fmt_regs)
 
 
 # --- integers ---------------------------------------------------------------
@@ -183,7 +199,8 @@ def i_dirfd(e: Env, i: int) -> str:
 
 # Helpers turning a plain formatter into an in/out Arg.
 def IN(f: Fmt) -> Arg:
-    return Arg(f)
+    """A formatter of the registers alone."""
+    return Arg(f, reads=no_reads)
 
 
 def OUT(f: Fmt) -> Arg:

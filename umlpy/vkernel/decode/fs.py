@@ -20,6 +20,7 @@ from umlpy.vkernel.decode.base import (
     Env,
     Ret,
     Spec,
+    no_reads,
     ptr_str,
     s32,
     s64,
@@ -29,7 +30,7 @@ from umlpy.vkernel.decode.base import (
 from umlpy.vkernel.decode.strings import BUF_OUT, PATH, buf_in, cstring
 from umlpy.vkernel.decode.structs import STAT_OUT, STATX_OUT, iovec_in, iovec_out, timespec_str
 
-OPEN_FLAGS = Arg(lambda e, i: F.open_flags(e.args[i]))
+OPEN_FLAGS = Arg(lambda e, i: F.open_flags(e.args[i]), reads=no_reads)
 
 
 def _mode_if_creat(flags_arg: int) -> Arg:
@@ -40,15 +41,15 @@ def _mode_if_creat(flags_arg: int) -> Arg:
             return f"0{v:o}" if v else "000"
         return None
 
-    return Arg(fmt)
+    return Arg(fmt, reads=no_reads)
 
 
 def _flagarg(cls: type[IntFlag], zero: str = "0") -> Arg:
-    return Arg(lambda e, i: F.flags(e.args[i] & 0xFFFFFFFF, cls, zero))
+    return Arg(lambda e, i: F.flags(e.args[i] & 0xFFFFFFFF, cls, zero), reads=no_reads)
 
 
 def _xvalarg(cls: type[IntEnum]) -> Arg:
-    return Arg(lambda e, i: F.xval(s32(e.args[i]), cls))
+    return Arg(lambda e, i: F.xval(s32(e.args[i]), cls), reads=no_reads)
 
 
 AT_FLAGS = _flagarg(F.AT)
@@ -81,6 +82,15 @@ def _getdents_out(e: Env, i: int) -> str:
         off += reclen
         count += 1
     return f"{ptr_str(e.args[i])} /* {count} entries */"
+
+
+def _getdents_reads(e: Env, i: int) -> None:
+    n = s64(e.ret or 0)
+    if n > 0:
+        e.read(e.args[i], n)
+
+
+_GETDENTS_OUT = Arg(_getdents_out, out=True, reads=_getdents_reads)
 
 
 def _pipe_out(e: Env, i: int) -> str:
@@ -198,16 +208,16 @@ SPECS: dict[str, Spec] = {
     "lstat": sc(PATH, STAT_OUT),
     "fstat": sc(FD, STAT_OUT),
     "newfstatat": sc(DIRFD, PATH, STAT_OUT, AT_FLAGS),
-    "statx": sc(DIRFD, PATH, Arg(lambda e, i: F.statx_at_flags(e.args[i] & 0xFFFFFFFF)),
-                Arg(lambda e, i: F.flags(e.args[i] & 0xFFFFFFFF, F.STATX)), STATX_OUT),
+    "statx": sc(DIRFD, PATH, Arg(lambda e, i: F.statx_at_flags(e.args[i] & 0xFFFFFFFF), reads=no_reads),
+                Arg(lambda e, i: F.flags(e.args[i] & 0xFFFFFFFF, F.STATX), reads=no_reads), STATX_OUT),
     "access": sc(PATH, ACCESS_MODE),
     "faccessat": sc(DIRFD, PATH, ACCESS_MODE),
     "faccessat2": sc(DIRFD, PATH, ACCESS_MODE, _flagarg(F.AccessAT)),
     "lseek": sc(FD, LONG, _xvalarg(F.Whence)),
-    "getdents64": sc(FD, Arg(_getdents_out, out=True), UINT),
-    "getdents": sc(FD, Arg(_getdents_out, out=True), UINT),
-    "ioctl": sc(FD, Arg(_ioctl_cmd), Arg(_ioctl_arg)),
-    "fcntl": sc(FD, _xvalarg(F.Fcntl), Arg(_fcntl_arg), ret_fmt=_fcntl_ret),
+    "getdents64": sc(FD, _GETDENTS_OUT, UINT),
+    "getdents": sc(FD, _GETDENTS_OUT, UINT),
+    "ioctl": sc(FD, Arg(_ioctl_cmd, reads=no_reads), Arg(_ioctl_arg, reads=no_reads)),
+    "fcntl": sc(FD, _xvalarg(F.Fcntl), Arg(_fcntl_arg, reads=no_reads), ret_fmt=_fcntl_ret, ret_fmt_regs=True),
     "dup": sc(FD, ret=Ret.FD),
     "dup2": sc(FD, FD, ret=Ret.FD),
     "dup3": sc(FD, FD, FD_FLAGS, ret=Ret.FD),

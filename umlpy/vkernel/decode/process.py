@@ -17,6 +17,7 @@ from umlpy.vkernel.decode.base import (
     Ret,
     Spec,
     hexc,
+    no_reads,
     ptr_str,
     s32,
     s64,
@@ -159,7 +160,7 @@ def _uname_out(e: Env, i: int) -> str:
 _CLOCKS = {0: "CLOCK_REALTIME", 1: "CLOCK_MONOTONIC", 2: "CLOCK_PROCESS_CPUTIME_ID", 3: "CLOCK_THREAD_CPUTIME_ID",
            4: "CLOCK_MONOTONIC_RAW", 5: "CLOCK_REALTIME_COARSE", 6: "CLOCK_MONOTONIC_COARSE", 7: "CLOCK_BOOTTIME"}
 CLOCKID = Arg(lambda e, i: _CLOCKS.get(s32(e.args[i]), str(s32(e.args[i]))))
-RESOURCE = Arg(lambda e, i: F.xval(s32(e.args[i]), F.RLIMIT))
+RESOURCE = Arg(lambda e, i: F.xval(s32(e.args[i]), F.RLIMIT), reads=no_reads)
 
 SPECS: dict[str, Spec] = {
     "execve": sc(PATH, Arg(_argv), Arg(_envp)),

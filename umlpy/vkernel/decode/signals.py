@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from umlpy.vkernel.decode import flags as F
-from umlpy.vkernel.decode.base import INT, PTR, ULONG, Arg, Env, Spec, s32, sc
+from umlpy.vkernel.decode.base import INT, PTR, ULONG, Arg, Env, Spec, no_reads, s32, sc
 from umlpy.vkernel.decode.structs import SIGACTION_IN, SIGACTION_OUT, sigset_in, sigset_out, sigset_str
 
-SIGNAL = Arg(lambda e, i: F.signame(s32(e.args[i])) if 0 < s32(e.args[i]) <= 64 else str(s32(e.args[i])))
-HOW = Arg(lambda e, i: F.xval(s32(e.args[i]), F.SigHow))
+SIGNAL = Arg(lambda e, i: F.signame(s32(e.args[i])) if 0 < s32(e.args[i]) <= 64 else str(s32(e.args[i])),
+             reads=no_reads)
+HOW = Arg(lambda e, i: F.xval(s32(e.args[i]), F.SigHow), reads=no_reads)
 
 
 def _sigaltstack(e: Env, i: int) -> str:

@@ -10,6 +10,8 @@ Paths are never cut (strace prints them up to PATH_MAX).
 
 from __future__ import annotations
 
+import re
+
 from umlpy.vkernel.decode.base import Arg, Env, ptr_str, s64
 
 PATH_MAX = 4096
@@ -32,24 +34,25 @@ def _build_table() -> list[str]:
 _TABLE = _build_table()
 
 
+_OCT_SHORT = [t or f"\\{b:o}" for b, t in enumerate(_TABLE)]
+_HEX_ESC = [t or f"\\x{b:02x}" for b, t in enumerate(_TABLE)]
+_PLAIN = re.compile(rb"[\x20\x21\x23-\x5b\x5d-\x7e]*")
+# An octally escaped byte followed by an octal digit: it needs all three digits.
+_OCT_BEFORE_DIGIT = re.compile(rb"[\x00-\x08\x0e-\x1f\x7f-\xff](?=[0-7])")
+
+
 def quote(data: bytes, *, hex_mode: int = 0) -> str:
     """``data`` in double quotes with strace's escaping."""
     if hex_mode >= 2:
         return '"' + "".join(f"\\x{b:02x}" for b in data) + '"'
-    parts = ['"']
-    n = len(data)
-    for i, b in enumerate(data):
-        t = _TABLE[b]
-        if t:
-            parts.append(t)
-        elif hex_mode == 1:
-            parts.append(f"\\x{b:02x}")
-        elif i + 1 < n and 0x30 <= data[i + 1] <= 0x37:
-            parts.append(f"\\{b:03o}")
-        else:
-            parts.append(f"\\{b:o}")
-    parts.append('"')
-    return "".join(parts)
+    if _PLAIN.fullmatch(data):  # the common case: nothing to escape
+        return '"' + data.decode("ascii") + '"'
+    if hex_mode == 1:
+        return '"' + "".join([_HEX_ESC[b] for b in data]) + '"'
+    parts = [_OCT_SHORT[b] for b in data]
+    for m in _OCT_BEFORE_DIGIT.finditer(data):
+        parts[m.start()] = f"\\{data[m.start()]:03o}"
+    return '"' + "".join(parts) + '"'
 
 
 def counted(e: Env, addr: int, length: int, *, force_hex: bool = False) -> str:
@@ -85,9 +88,16 @@ def string(e: Env, i: int) -> str:
     return cstring(e, e.args[i])
 
 
+def counted_reads(e: Env, addr: int, length: int) -> None:
+    """What :func:`counted` reads."""
+    if addr:
+        e.read(addr, min(max(length, 0), e.opts.strsize))
+
+
 def buf_in(len_arg: int) -> Arg:
     """An input buffer whose length is argument ``len_arg`` (write, sendto)."""
-    return Arg(lambda e, i: counted(e, e.args[i], e.args[len_arg] & 0xFFFFFFFFFFFFFFFF))
+    return Arg(lambda e, i: counted(e, e.args[i], e.args[len_arg] & 0xFFFFFFFFFFFFFFFF),
+               reads=lambda e, i: counted_reads(e, e.args[i], e.args[len_arg] & 0xFFFFFFFFFFFFFFFF))
 
 
 def _buf_out(e: Env, i: int) -> str:
@@ -95,6 +105,6 @@ def _buf_out(e: Env, i: int) -> str:
     return counted(e, e.args[i], ret)
 
 
-BUF_OUT = Arg(_buf_out, out=True)  # read, pread64, recvfrom: length is the return value
-PATH = Arg(path)
-STRING = Arg(string)
+BUF_OUT = Arg(_buf_out, out=True, reads=lambda e, i: counted_reads(e, e.args[i], s64(e.ret or 0)))
+PATH = Arg(path, reads=lambda e, i: e.args[i] and e.cstring(e.args[i], PATH_MAX))
+STRING = Arg(string, reads=lambda e, i: e.args[i] and e.cstring(e.args[i], e.opts.strsize))

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 
 from umlpy.vkernel.decode import flags as F
-from umlpy.vkernel.decode.base import Arg, Env, hexc, ptr_str, s32, s64
+from umlpy.vkernel.decode.base import Arg, Env, Reads, hexc, ptr_str, s32, s64
 from umlpy.vkernel.decode.strings import counted, quote
 
 _STAT = struct.Struct("<QQQIIIiQqqq")  # up to st_blocks
@@ -215,37 +215,43 @@ def wait_status(st: int) -> str:
 
 
 # --- Args built on the structures --------------------------------------------
-def _out_struct(fn: Callable[[Env, int], str]) -> Arg:
+def _out_struct(fn: Callable[[Env, int], str], size: int) -> Arg:
+    """``fn`` reads ``size`` bytes at the pointer and nothing else."""
     def fmt(e: Env, i: int) -> str:
         return fn(e, e.args[i])
 
-    return Arg(fmt, out=True)
+    return Arg(fmt, out=True, reads=lambda e, i: e.read(e.args[i], size))
 
 
-def _in_struct(fn: Callable[[Env, int], str]) -> Arg:
+def _in_struct(fn: Callable[[Env, int], str], size: int) -> Arg:
     def fmt(e: Env, i: int) -> str:
         return "NULL" if e.args[i] == 0 else fn(e, e.args[i])
 
-    return Arg(fmt)
+    return Arg(fmt, reads=lambda e, i: e.read(e.args[i], size))
 
 
-STAT_OUT = _out_struct(stat_str)
-STATX_OUT = _out_struct(statx_str)
-TIMESPEC_IN = _in_struct(timespec_str)
-TIMESPEC_OUT = _out_struct(timespec_str)
-TIMEVAL_OUT = _out_struct(timeval_str)
-RLIMIT_IN = _in_struct(rlimit_str)
-RLIMIT_OUT = _out_struct(rlimit_str)
-SIGACTION_IN = _in_struct(sigaction_str)
-SIGACTION_OUT = _out_struct(sigaction_str)
+STAT_OUT = _out_struct(stat_str, 144)
+STATX_OUT = _out_struct(statx_str, 0x100)
+TIMESPEC_IN = _in_struct(timespec_str, 16)
+TIMESPEC_OUT = _out_struct(timespec_str, 16)
+TIMEVAL_OUT = _out_struct(timeval_str, 16)
+RLIMIT_IN = _in_struct(rlimit_str, 16)
+RLIMIT_OUT = _out_struct(rlimit_str, 16)
+SIGACTION_IN = _in_struct(sigaction_str, 32)
+SIGACTION_OUT = _out_struct(sigaction_str, 32)
+
+
+def _sigset_reads(size_arg: int) -> Reads:
+    return lambda e, i: e.read(e.args[i], min(e.args[size_arg], 128))  # as sigset_str
 
 
 def sigset_in(size_arg: int) -> Arg:
-    return Arg(lambda e, i: "NULL" if e.args[i] == 0 else sigset_str(e, e.args[i], e.args[size_arg]))
+    return Arg(lambda e, i: "NULL" if e.args[i] == 0 else sigset_str(e, e.args[i], e.args[size_arg]),
+               reads=_sigset_reads(size_arg))
 
 
 def sigset_out(size_arg: int) -> Arg:
-    return Arg(lambda e, i: sigset_str(e, e.args[i], e.args[size_arg]), out=True)
+    return Arg(lambda e, i: sigset_str(e, e.args[i], e.args[size_arg]), out=True, reads=_sigset_reads(size_arg))
 
 
 def iovec_in(count_arg: int) -> Arg:
