@@ -37,7 +37,7 @@ def _exec(source: Any, globals: Any = None, locals: Any = None, /) -> None:
     global _dirty
     if isinstance(source, str):
         code = _cache.get(source)
-        if code is None:
+        if type(code) is not CodeType:
             code = compile(source, "<string>", "exec")
             _cache[source] = code
             _dirty = True
@@ -64,7 +64,7 @@ def install() -> None:
             if data.startswith(_MAGIC):
                 loaded = marshal.loads(memoryview(data)[len(_MAGIC):])  # load(f) reads piecemeal: 3x slower
                 if isinstance(loaded, dict):
-                    _cache.update((k, v) for k, v in loaded.items() if isinstance(k, str) and isinstance(v, CodeType))
+                    _cache.update(loaded)  # entries are checked when used
     except (OSError, EOFError, ValueError, TypeError):
         pass
     # A module global named exec shadows the builtin for dataclasses' own calls.
