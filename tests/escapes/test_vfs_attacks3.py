@@ -155,3 +155,59 @@ def test_file_below_a_hidden_directory_hard_linked_elsewhere(tmp_path: Path) -> 
     r = run_umlpy("run", "-q", "--discard", "--hide", str(hidden), "--", "sh", "-c", f"cat {other}/f; true")
     assert "Traceback" not in r.stderr, r.stderr
     assert secret not in r.stdout, r.stdout
+
+
+# -- execve by a path the guest can change under the kernel ----------------------------
+
+
+def _secret_prog(out: Path) -> int:
+    from tests.escapes.test_vfs_attacks2 import _raw_secret_prog
+
+    secret = secrets.randbits(48) | 1 << 47
+    _raw_secret_prog(out, secret)
+    os.chmod(out, 0o755)
+    return secret
+
+
+@pytest.mark.parametrize("mode", ["path", "interp"])
+def test_exec_races_a_swap_under_root(build_guest: Any, tmp_path: Path, mode: str) -> None:
+    """--root DIR: a second thread swaps the guest's own program (or the
+    directory holding it) for a script whose #! names, or a symlink that
+    leads to, a host program outside DIR while the first execs it: the
+    kernel must never run the host program."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    secret = _secret_prog(outside / "prog")
+    root = tmp_path / "rootfs"
+    (root / "bin").mkdir(parents=True)
+    (root / "w").mkdir()
+    (root / "bin" / "race").write_bytes(build_guest("escape_vfs_exec_race", "-static").read_bytes())
+    os.chmod(root / "bin" / "race", 0o755)
+    _open_up(tmp_path, outside, root, root / "bin", root / "w")
+    r = run_umlpy("run", "-q", "--discard", "--cpu", "spread", "--root", str(root), "--",
+                  "/bin/race", mode, "/w", str(outside), "400", timeout=240)
+    assert "Traceback" not in r.stderr, r.stderr
+    assert "ran=" in r.stdout, (r.stdout, r.stderr)
+    assert f"secret={secret:x}" not in r.stdout
+
+
+@pytest.mark.parametrize("opts", LANDLOCK)
+@pytest.mark.parametrize("mode", ["path", "interp"])
+def test_exec_races_a_swap_to_a_hidden_program(
+    build_guest: Any, tmp_path: Path, mode: str, opts: tuple[str, ...]
+) -> None:
+    """The same with --hide: the program swapped in is a hidden one."""
+    hidden = tmp_path / "hidden"
+    hidden.mkdir()
+    secret = _secret_prog(hidden / "prog")
+    work = tmp_path / "work"
+    work.mkdir()
+    _open_up(tmp_path, hidden)
+    os.chmod(work, 0o777)
+    prog = build_guest("escape_vfs_exec_race", "-static")
+    r = run_umlpy("run", "-q", "--discard", "--cpu", "spread", "--hide", str(hidden), *opts, "--",
+                  str(prog), mode, str(work), str(hidden), "400", timeout=240)
+    assert "Traceback" not in r.stderr, r.stderr
+    assert "ran=" in r.stdout, (r.stdout, r.stderr)
+    assert f"secret={secret:x}" not in r.stdout
+    assert os.listdir(work) == []

@@ -21,7 +21,10 @@ kernel never reads a path the guest can still change):
    view), so a symlink the guest plants in its upper layer while the call is
    in flight makes the open fail (ELOOP) instead of leaving the sandbox.
    Other calls on upper paths are backed by Landlock: writes can only land
-   beneath the state directory and the read-write binds.
+   beneath the state directory and the read-write binds.  execve(2) must
+   name its file to the kernel, which also opens a ``#!`` or ELF
+   interpreter by host path: what it loaded is checked at
+   ``PTRACE_EVENT_EXEC``, before it runs (:func:`foreign_image`).
 5. Results that carry paths come back in guest terms: getcwd and readlink
    of ``/proc/PID/{cwd,exe,root,fd/N}`` are emulated, directory listings are
    merged by the vfs (getdents64 is emulated, the position kept in the
@@ -1377,9 +1380,8 @@ def _exec_plan(c: _Call, res: Resolved, shown: bytes, argv: list[object], depth:
     if res.node is None or res.node.kind is not NodeKind.REG:
         return res.host, argv, False  # not a regular file: the kernel says EACCES
     try:
-        # O_NONBLOCK: never wait in the tracer (a FIFO swapped in since the lookup).
-        fd = os.open(res.host, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOCTTY)
-    except OSError:
+        fd = _open_to_inspect(c.vfs, res.host)
+    except (OSError, VfsError):
         return res.host, argv, False  # unreadable (execute-only): the kernel decides
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
@@ -1411,6 +1413,68 @@ def _exec_plan(c: _Call, res: Resolved, shown: bytes, argv: list[object], depth:
             return res.host, argv, False
         return lres.host, [pt, b"--argv0", argv[0], shown, *argv[1:]], True
     return res.host, argv, False
+
+
+def _open_to_inspect(vfs: Vfs, host: bytes) -> int:
+    """The program's file, opened for the tracer to read its head.  In the
+    guest's writable layer it is reached without following symlinks: a
+    second thread could have swapped a directory on the path for a symlink
+    to a hidden file or a device (opening some, like a watchdog, has
+    effects).  O_NONBLOCK: never wait in the tracer (a FIFO swapped in
+    since the lookup)."""
+    flags = os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOCTTY
+    if not vfs.guest_writable(host):
+        return os.open(host, flags)
+    ref = vfs.open_beneath(host)
+    try:
+        if not stat.S_ISREG(os.fstat(ref).st_mode):
+            raise OSError(errno.EACCES, "not a regular file")
+        return os.open(f"/proc/self/fd/{ref}", flags)
+    finally:
+        os.close(ref)
+
+
+def foreign_image(vfs: Vfs, tid: int) -> bytes | None:
+    """At ``PTRACE_EVENT_EXEC`` (the new image loaded, not yet run): the host
+    path of a file it maps (the program, its ELF interpreter, a ``#!``
+    interpreter the kernel ran) that the guest could not have named, or None.
+
+    The backstop for execve by a path in the guest's writable layer: the
+    kernel opens that path (and a ``#!`` or ``PT_INTERP`` interpreter it
+    reads from the file) itself, after the tracer's check, so a second guest
+    thread can swap a directory on the path for a symlink, or the file for
+    a script, in between; the kernel then loads a host file outside the
+    guest's view (outside ``--root``, hidden).  What it loaded is checked
+    here, before the first instruction runs."""
+    try:
+        with open(f"/proc/{tid}/maps", "rb") as f:
+            maps = f.read()
+    except OSError:
+        return None  # gone, or not dumpable (the exec note kills those under a vfs)
+    seen: set[bytes] = set()
+    for line in maps.splitlines():
+        fields = line.split(None, 5)
+        if len(fields) < 6 or not fields[5].startswith(b"/"):
+            continue
+        path = fields[5]
+        if path in seen:
+            continue
+        seen.add(path)
+        if vfs.to_guest(path.removesuffix(b" (deleted)")) is not None:
+            continue
+        if path.endswith(b" (deleted)") and _exe_unlinked(tid, path):
+            continue  # fexecve of a memfd or O_TMPFILE file: no path led there
+        return path
+    return None
+
+
+def _exe_unlinked(tid: int, path: bytes) -> bool:
+    try:
+        if os.fsencode(os.readlink(f"/proc/{tid}/exe")) != path:
+            return False
+        return os.stat(f"/proc/{tid}/exe").st_nlink == 0
+    except OSError:
+        return False
 
 
 def _same_file(as_named: bytes, translated: bytes) -> bool:
