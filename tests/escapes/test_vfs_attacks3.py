@@ -211,3 +211,146 @@ def test_exec_races_a_swap_to_a_hidden_program(
     assert "ran=" in r.stdout, (r.stdout, r.stderr)
     assert f"secret={secret:x}" not in r.stdout
     assert os.listdir(work) == []
+
+
+# -- lookups that read, by a path the guest can change under the kernel --------------
+
+
+@pytest.mark.parametrize("opts", LANDLOCK)
+def test_readlink_xattr_chdir_race_a_swap_to_a_hidden_directory(
+    build_guest: Any, tmp_path: Path, opts: tuple[str, ...]
+) -> None:
+    """readlink, getxattr, listxattr, inotify_add_watch and chdir of d/NAME
+    while a second thread exchanges d with a symlink to a hidden directory:
+    Landlock mediates none of them, so the kernel must not walk a path in
+    the writable layer; a hidden symlink's target, a hidden file's xattr
+    and a hidden file's content never show."""
+    hidden = tmp_path / "hidden"
+    (hidden / "sub").mkdir(parents=True)
+    link_secret, xattr_secret, file_secret = (secrets.token_hex(10) for _ in range(3))
+    (hidden / "lnk").symlink_to("lnk-" + link_secret)
+    (hidden / "f").write_text("x")
+    try:
+        os.setxattr(hidden / "f", "user.k", ("xattr-" + xattr_secret).encode())
+    except OSError:
+        pass  # no user xattrs on this filesystem: the rest still stands
+    (hidden / "sub" / "f2").write_text("f2-" + file_secret)
+    work = tmp_path / "work"
+    work.mkdir()
+    _open_up(tmp_path, hidden, hidden / "sub")
+    os.chmod(work, 0o777)
+    r = run_umlpy("run", "-q", "--discard", "--cpu", "spread", "--hide", str(hidden), *opts, "--",
+                  str(build_guest("escape_vfs_lookup_race")), str(work), str(hidden), "3000", timeout=240)
+    assert "Traceback" not in r.stderr, r.stderr
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    assert "readlink=public" in r.stdout, r.stdout
+    for s in (link_secret, xattr_secret, file_secret):
+        assert s not in r.stdout, r.stdout
+    assert "user.k" not in r.stdout, r.stdout
+
+
+# -- inherited fds on files outside the guest's view -----------------------------------
+
+
+def _reopen_run(build_guest: Any, place: Path, *opts: str, guest: str | None = None) -> tuple[Any, Path, str]:
+    ro, wo = place / "ro", place / "wo"
+    ro.write_text("ro-content\n")
+    secret = "secret-" + secrets.token_hex(10)
+    wo.write_text(secret + "\n")
+    for f in (ro, wo):
+        os.chmod(f, 0o666)
+    rfd, wfd = os.open(ro, os.O_RDONLY), os.open(wo, os.O_WRONLY | os.O_APPEND)
+    try:
+        prog = guest or str(build_guest("escape_vfs_fd_reopen"))
+        r = run_umlpy("run", "-q", "--discard", *opts, "--", prog, str(rfd), str(wfd), pass_fds=(rfd, wfd))
+    finally:
+        os.close(rfd)
+        os.close(wfd)
+    assert "Traceback" not in r.stderr, r.stderr
+    return r, ro, secret
+
+
+@pytest.mark.parametrize("opts", LANDLOCK)
+def test_reopening_an_inherited_fd_on_a_hidden_file_does_not_widen_it(
+    build_guest: Any, tmp_path: Path, opts: tuple[str, ...]
+) -> None:
+    """The caller handed the guest a read-only and a write-only fd on files
+    below a hidden directory: the guest may use them as they are, but a
+    reopen through /proc/self/fd/N (the kernel's, as the file is outside
+    the guest's view) must not turn the read-only one writable nor the
+    write-only one readable."""
+    hidden = tmp_path / "hidden"
+    hidden.mkdir()
+    _open_up(tmp_path, hidden)
+    r, ro, secret = _reopen_run(build_guest, hidden, "--hide", str(hidden), *opts)
+    assert ro.read_text() == "ro-content\n"
+    assert secret not in r.stdout, r.stdout
+    if opts:  # without Landlock (which keeps hidden files unreadable): what the fd allows still works
+        assert "reread=ro-content" in r.stdout, (r.stdout, r.stderr)
+
+
+@pytest.mark.parametrize("opts", LANDLOCK)
+def test_reopening_an_inherited_fd_on_a_file_outside_the_rootfs_does_not_widen_it(
+    build_guest: Any, tmp_path: Path, opts: tuple[str, ...]
+) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    root = tmp_path / "rootfs"
+    (root / "bin").mkdir(parents=True)
+    (root / "bin" / "reopen").write_bytes(build_guest("escape_vfs_fd_reopen", "-static").read_bytes())
+    os.chmod(root / "bin" / "reopen", 0o755)
+    _open_up(tmp_path, outside, root, root / "bin")
+    r, ro, secret = _reopen_run(build_guest, outside, "--root", str(root), *opts, guest="/bin/reopen")
+    assert ro.read_text() == "ro-content\n"
+    assert secret not in r.stdout, r.stdout
+    assert "reread=ro-content" in r.stdout, (r.stdout, r.stderr)
+
+
+INOTIFY_GUEST = r"""
+import ctypes, os, select, sys
+libc = ctypes.CDLL(None, use_errno=True)
+fd = libc.inotify_init1(os.O_NONBLOCK)
+for p in sys.argv[1:]:
+    wd = libc.inotify_add_watch(fd, p.encode(), 0xFFF)
+    print("watch", p, wd, ctypes.get_errno(), flush=True)
+print("WATCHING", flush=True)
+if select.select([fd], [], [], 15)[0]:
+    data = os.read(fd, 65536)
+    print("events", data[16:].replace(b"\0", b" ").decode(errors="replace"), flush=True)
+print("done", flush=True)
+"""
+
+
+@pytest.mark.parametrize("opts", LANDLOCK)
+def test_inotify_on_an_inherited_fd_of_a_hidden_directory(tmp_path: Path, opts: tuple[str, ...]) -> None:
+    """Handed an fd on a hidden directory, the guest watches /proc/self/fd/N,
+    a magic link to a directory outside its view (the kernel would walk
+    it): the names of files created there must not show."""
+    import subprocess
+    import sys
+
+    from tests.conftest import umlpy_cmd
+    from tests.escapes.conftest import umlpy_env
+
+    hidden, _ = _hidden_tree(tmp_path)
+    dfd = os.open(hidden, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        p = subprocess.Popen(
+            umlpy_cmd("run", "-q", "--discard", "--hide", str(hidden), *opts, "--", sys.executable, "-c", INOTIFY_GUEST,
+                      f"/proc/self/fd/{dfd}"),
+            cwd=tmp_path, pass_fds=(dfd,), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=umlpy_env())
+    finally:
+        os.close(dfd)
+    assert p.stdout is not None
+    lines = []
+    for line in p.stdout:
+        lines.append(line)
+        if line.startswith("WATCHING"):
+            break
+    name = "created-" + secrets.token_hex(8)
+    (hidden / name).write_text("x")
+    out, err = p.communicate(timeout=60)
+    out = "".join(lines) + out
+    assert "Traceback" not in err, err
+    assert "done" in out, (out, err)
+    assert name not in out, out
