@@ -157,6 +157,24 @@ def test_file_below_a_hidden_directory_hard_linked_elsewhere(tmp_path: Path) -> 
     assert secret not in r.stdout, r.stdout
 
 
+@pytest.mark.parametrize("opts", LANDLOCK)
+def test_hidden_path_spelled_otherwise(tmp_path: Path, opts: tuple[str, ...]) -> None:
+    """Double slashes, '.', 'x/..', a trailing slash, another case, and the
+    /proc/self/{root,cwd} prefixes name the same hidden file: all ENOENT."""
+    hidden, secret = _hidden_tree(tmp_path)
+    h, t = str(hidden), str(tmp_path)
+    spellings = [
+        f"{h}/sub/f", f"{t}//hidden//sub//f", f"{t}/./hidden/./sub/f", f"{t}/hidden/sub/../sub/f",
+        f"{t}/hidden/sub/f/", f"{t}/HIDDEN/sub/f", f"{t}/hidden/x/../sub/f", f"/proc/self/root{h}/sub/f",
+        "/proc/self/cwd/hidden/sub/f", "hidden/sub/f", "./hidden/sub/f", f"{t}/hidden/sub/./f",
+    ]
+    cmd = "; ".join(f"cat '{p}'" for p in spellings) + f"; ls {t}; ls {t}/hidden; true"
+    r = run_umlpy("run", "-q", "--discard", "--hide", h, *opts, "--", "sh", "-c", cmd, cwd=t)
+    assert "Traceback" not in r.stderr, r.stderr
+    assert secret not in r.stdout, r.stdout
+    assert "hidden" not in r.stdout.split(), r.stdout
+
+
 # -- execve by a path the guest can change under the kernel ----------------------------
 
 
@@ -354,3 +372,113 @@ def test_inotify_on_an_inherited_fd_of_a_hidden_directory(tmp_path: Path, opts: 
     assert "Traceback" not in err, err
     assert "done" in out, (out, err)
     assert name not in out, out
+
+
+# -- ways out of --root the guest can spell ----------------------------------------------
+
+
+def test_root_cannot_be_left_by_any_path(build_guest: Any, tmp_path: Path) -> None:
+    """--root DIR: '..' beyond the root (from /, the cwd, a dirfd, after
+    chdir/fchdir), openat2 RESOLVE_IN_ROOT/BENEATH, absolute and relative
+    symlinks inside DIR pointing out, a symlink loop, /proc/self/root,
+    /proc/self/cwd, /proc/self/fd/N, a child's /proc/PID/fd/N, the tracer's
+    /proc/PID/root, and a unix socket outside reached by a symlink: none
+    reads the host file outside DIR, and getcwd/readlink show no host path."""
+    import socket
+    import threading
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    secret = "secret-" + secrets.token_hex(10)
+    (outside / "f").write_text(secret + "\n")
+    sock_secret = "sock-" + secrets.token_hex(10)
+    root = tmp_path / "rootfs"
+    (root / "bin").mkdir(parents=True)
+    (root / "bin" / "probe").write_bytes(build_guest("escape_vfs_root_probe", "-static").read_bytes())
+    os.chmod(root / "bin" / "probe", 0o755)
+    (root / "abs").symlink_to(outside / "f")
+    (root / "up").symlink_to("../" * 30 + str(outside / "f").lstrip("/"))
+    (root / "loop1").symlink_to("loop2")
+    (root / "loop2").symlink_to("loop1")
+    _open_up(tmp_path, outside, root, root / "bin")
+    os.chmod(outside / "f", 0o644)
+    srv = socket.socket(socket.AF_UNIX)
+    srv.bind(str(outside / "sock"))
+    os.chmod(outside / "sock", 0o777)
+    srv.listen()
+    srv.settimeout(60)
+    (root / "sock.lnk").symlink_to(outside / "sock")
+
+    def serve() -> None:
+        try:
+            conn, _ = srv.accept()
+            conn.sendall(sock_secret.encode())
+            conn.close()
+        except OSError:
+            pass
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    try:
+        r = run_umlpy("run", "-q", "--discard", "--root", str(root), "--", "/bin/probe", str(outside / "f"))
+    finally:
+        srv.close()
+    assert "Traceback" not in r.stderr, r.stderr
+    assert "TRY unix-connect" in r.stdout, (r.stdout, r.stderr)
+    for s in (secret, sock_secret, str(tmp_path)):
+        assert s not in r.stdout, r.stdout
+    assert "TRY loop -> errno=40" in r.stdout, r.stdout
+
+
+# -- namespace changes the tracer makes itself -------------------------------------------
+
+
+@pytest.mark.parametrize("opts", LANDLOCK)
+def test_link_follow_races_a_swap_for_a_symlink_to_a_host_file(
+    sandbox: Any, build_guest: Any, tmp_path: Path, canary_file: Any, opts: tuple[str, ...]
+) -> None:
+    """linkat(AT_SYMLINK_FOLLOW) is done by the tracer in the upper layer;
+    a second thread exchanges the source with a symlink to a host file in
+    between.  Following it on the host would hard-link the host file into
+    the writable layer, where the guest writes it (Landlock allows: the
+    link lies beneath the state directory)."""
+    work = tmp_path / "work"
+    work.mkdir()
+    os.chmod(work, 0o777)
+    r = sandbox([build_guest("escape_vfs_link_race"), work, canary_file.path, 3000],
+                opts=["--state-dir", str(tmp_path / "state"), "--cpu", "spread", *opts], timeout=120)
+    assert "Traceback" not in r.proc.stderr, r.proc.stderr
+    assert "linked=" in r.proc.stdout, (r.proc.stdout, r.proc.stderr)
+    canary_file.assert_unchanged()
+
+
+# -- *at() on a dirfd whose directory was replaced by a symlink ------------------------
+
+
+@pytest.mark.parametrize("opts", LANDLOCK)
+def test_at_calls_on_a_dirfd_whose_directory_became_a_symlink_to_a_hidden_one(
+    build_guest: Any, tmp_path: Path, opts: tuple[str, ...]
+) -> None:
+    """openat/fstatat/fchmodat/mkdirat/unlinkat/symlinkat/renameat/linkat/
+    readlinkat on a dirfd after its directory was renamed away and a symlink
+    to a hidden directory put in its place, then while a thread swaps the
+    two: the hidden directory is never read nor changed."""
+    hidden = tmp_path / "hidden"
+    hidden.mkdir()
+    secret = "secret-" + secrets.token_hex(10)
+    (hidden / "f").write_text(secret + "\n")
+    (hidden / "lnk").symlink_to("lnk-" + secret)
+    _open_up(tmp_path, hidden)
+    os.chmod(hidden / "f", 0o644)
+    before = {p.name: (p.lstat().st_mode, p.lstat().st_mtime_ns) for p in hidden.iterdir()}
+    work = tmp_path / "work"
+    work.mkdir()
+    os.chmod(work, 0o777)
+    r = run_umlpy("run", "-q", "--discard", "--cpu", "spread", "--hide", str(hidden), *opts, "--",
+                  str(build_guest("escape_vfs_dirfd_swap")), str(work), str(hidden), "500", timeout=240)
+    assert "Traceback" not in r.stderr, r.stderr
+    assert "race done" in r.stdout, (r.stdout, r.stderr)
+    assert "read=mine" in r.stdout, r.stdout  # the dirfd still names the guest's own directory
+    assert secret not in r.stdout, r.stdout
+    assert {p.name: (p.lstat().st_mode, p.lstat().st_mtime_ns) for p in hidden.iterdir()} == before
+    assert (hidden / "f").read_text() == secret + "\n"
