@@ -231,6 +231,40 @@ def test_exec_races_a_swap_to_a_hidden_program(
     assert os.listdir(work) == []
 
 
+@pytest.mark.parametrize("opts", LANDLOCK)
+def test_exec_races_a_swap_to_a_hidden_program_bound_elsewhere(
+    build_guest: Any, tmp_path: Path, opts: tuple[str, ...]
+) -> None:
+    """The same, the swapped-in symlink leading to the hidden directory by a
+    second host path (a bind mount of it): what the kernel loaded is
+    checked by identity too, not only by path."""
+    import subprocess
+
+    from tests.escapes.conftest import IS_ROOT
+
+    if not IS_ROOT:
+        pytest.skip("needs root to bind-mount")
+    hidden = tmp_path / "hidden"
+    hidden.mkdir()
+    secret = _secret_prog(hidden / "prog")
+    view, work = tmp_path / "view", tmp_path / "work"
+    view.mkdir()
+    work.mkdir()
+    _open_up(tmp_path, hidden, view)
+    os.chmod(work, 0o777)
+    if subprocess.run(["mount", "--bind", str(hidden), str(view)], check=False).returncode != 0:
+        pytest.skip("mount --bind refused here")
+    try:
+        r = run_umlpy("run", "-q", "--discard", "--cpu", "spread", "--hide", str(hidden), *opts, "--",
+                      str(build_guest("escape_vfs_exec_race", "-static")), "path", str(work), str(view), "400",
+                      timeout=240)
+    finally:
+        subprocess.run(["umount", str(view)], check=False)
+    assert "Traceback" not in r.stderr, r.stderr
+    assert "ran=" in r.stdout, (r.stdout, r.stderr)
+    assert f"secret={secret:x}" not in r.stdout
+
+
 # -- lookups that read, by a path the guest can change under the kernel --------------
 
 

@@ -583,6 +583,25 @@ class Vfs:
                 return guest if ok else None
         return self.mounts.to_guest(host)
 
+    def shows(self, host: bytes) -> bool:
+        """Is the file at canonical host path ``host`` in the guest's view:
+        a guest path leads there and it is not a hidden inode (reached by
+        another host path: a bind mount, a hard link)?"""
+        if self.to_guest(host) is None:
+            return False
+        # A hidden inode, or one below a hidden directory, reached by
+        # another host path.  (Gone since: the guest unlinked its own file.)
+        d = host
+        while self._hidden_ids and d not in (b"/", b""):
+            try:
+                st = os.stat(d)
+            except OSError:
+                st = None
+            if st is not None and (st.st_dev, st.st_ino) in self._hidden_ids:
+                return False
+            d = os.path.dirname(d)
+        return True
+
     def needs_merge(self, guest: bytes) -> bool:
         """Could a listing of canonical guest directory ``guest`` differ from
         its host directory's own?  (Else the host's getdents can answer.)"""

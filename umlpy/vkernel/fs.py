@@ -1579,7 +1579,7 @@ def foreign_image(vfs: Vfs, tid: int) -> bytes | None:
         if path in seen:
             continue
         seen.add(path)
-        if vfs.to_guest(path.removesuffix(b" (deleted)")) is not None:
+        if vfs.shows(path.removesuffix(b" (deleted)")):
             continue
         if path.endswith(b" (deleted)") and _exe_unlinked(tid, path):
             continue  # fexecve of a memfd or O_TMPFILE file: no path led there
