@@ -411,6 +411,14 @@ def renameat2(olddirfd: int, old: bytes, newdirfd: int, new: bytes, flags: int) 
         _raise("renameat2")
 
 
+def inotify_add_watch(fd: int, path: bytes, mask: int) -> int:
+    """inotify_add_watch(2) on an inotify fd the tracer holds; raises OSError."""
+    r = _libc.inotify_add_watch(ctypes.c_int(fd), ctypes.c_char_p(path), ctypes.c_uint32(mask))
+    if r == -1:
+        _raise("inotify_add_watch")
+    return int(r)
+
+
 def access_at_empty(fd: int, mode: int, flags: int) -> None:
     """faccessat2(fd, "", mode, AT_EMPTY_PATH | flags); raises OSError."""
     r = _syscall(ctypes.c_long(NR_FACCESSAT2), ctypes.c_long(fd), _EMPTY, ctypes.c_int(mode),

@@ -390,6 +390,13 @@ class Overlay:
                 self.copy_up(rel)
         self._ensure_upper_dir(paths.split(b"/" + new)[0][1:])
         if exchange:
+            # Each directory lands where the other was: opaque there, or the
+            # lower entry at its new path (say a host symlink, followed by
+            # every lower lookup below it) would show through it.
+            if lo.kind is NodeKind.DIR:
+                self.meta.set_opaque(new)
+            if ln.kind is NodeKind.DIR:
+                self.meta.set_opaque(old)
             tmp = b"\0swap"
             self.meta.move_fake(old, tmp)
             self.meta.move_fake(new, old)

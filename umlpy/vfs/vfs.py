@@ -36,6 +36,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import stat
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -206,6 +207,18 @@ class Vfs:
         for h in config.hidden:
             self.mounts.hide(h)
         self._secrets = tuple(paths.normalize(h) for h in config.hidden)
+        # The hidden directories and files by identity too: the same inode
+        # reached by another host path (a bind mount of a hidden directory,
+        # a hard link to a hidden file, another case on a case-insensitive
+        # filesystem) is hidden as well.  Landlock, path-based, misses those.
+        self._hidden_ids: dict[tuple[int, int], bytes] = {}
+        for h in self._secrets:
+            try:
+                st = os.lstat(self.mounts.locate(h).host)
+            except OSError:
+                continue
+            if stat.S_ISDIR(st.st_mode) or stat.S_ISREG(st.st_mode):
+                self._hidden_ids[(st.st_dev, st.st_ino)] = h
         self.on_hidden: Callable[[bytes, bytes], None] | None = None
         # Guest paths the guest wrote or tried to write, transient ones
         # included (a compiler's /tmp files leave no change behind): what
@@ -324,6 +337,11 @@ class Vfs:
         st, layer, _ = self._stat(loc)
         if st is None:
             return Node(NodeKind.DIR, (m.guest, 0)) if self.mounts.is_implied_dir(path) else None
+        if self._hidden_ids and layer is not Layer.UPPER:
+            secret = self._hidden_ids.get((st.st_dev, st.st_ino))
+            if secret is not None:
+                self._hit, self._volatile = secret, True
+                return None
         dev = self._lower_dev[m.guest] if layer is Layer.UPPER else st.st_dev
         return Node(NodeKind.from_mode(st.st_mode), (m.guest, dev))
 
@@ -564,6 +582,25 @@ class Vfs:
                 ok = self.mounts.locate(guest).mount.guest == mguest and not self.mounts.is_hidden(guest)
                 return guest if ok else None
         return self.mounts.to_guest(host)
+
+    def shows(self, host: bytes) -> bool:
+        """Is the file at canonical host path ``host`` in the guest's view:
+        a guest path leads there and it is not a hidden inode (reached by
+        another host path: a bind mount, a hard link)?"""
+        if self.to_guest(host) is None:
+            return False
+        # A hidden inode, or one below a hidden directory, reached by
+        # another host path.  (Gone since: the guest unlinked its own file.)
+        d = host
+        while self._hidden_ids and d not in (b"/", b""):
+            try:
+                st = os.stat(d)
+            except OSError:
+                st = None
+            if st is not None and (st.st_dev, st.st_ino) in self._hidden_ids:
+                return False
+            d = os.path.dirname(d)
+        return True
 
     def needs_merge(self, guest: bytes) -> bool:
         """Could a listing of canonical guest directory ``guest`` differ from

@@ -187,6 +187,17 @@ class VirtualKernel:
         memory.forget(tid)
         task.exec(tid)
         self.k.tasks[tid] = task
+        foreign = None
+        if self.k.vfs is not None:
+            from umlpy.vkernel import fs
+
+            foreign = fs.foreign_image(self.k.vfs, tid)
+        if foreign is not None:
+            self.k.warn(f"exec loaded {os.fsdecode(foreign)!r}, outside the guest's view (a race): killed")
+            try:
+                os.kill(tid, signal.SIGKILL)
+            except OSError:
+                pass
         exe = self._note_exec(tid)
         self.k.tree.exec(task.tgid, read_cmdline(tid) or [], exe)
         if self.observer is not None:

@@ -21,7 +21,10 @@ kernel never reads a path the guest can still change):
    view), so a symlink the guest plants in its upper layer while the call is
    in flight makes the open fail (ELOOP) instead of leaving the sandbox.
    Other calls on upper paths are backed by Landlock: writes can only land
-   beneath the state directory and the read-write binds.
+   beneath the state directory and the read-write binds.  execve(2) must
+   name its file to the kernel, which also opens a ``#!`` or ELF
+   interpreter by host path: what it loaded is checked at
+   ``PTRACE_EVENT_EXEC``, before it runs (:func:`foreign_image`).
 5. Results that carry paths come back in guest terms: getcwd and readlink
    of ``/proc/PID/{cwd,exe,root,fd/N}`` are emulated, directory listings are
    merged by the vfs (getdents64 is emulated, the position kept in the
@@ -345,6 +348,8 @@ def _open(c: _Call, dirfd_idx: int | None, path_idx: int, flags: int, mode: int,
     elif create and flags & O_EXCL:
         raise GuestError(errno.EEXIST)
     elif res.node.kind is NodeKind.MAGICLINK:
+        if _reopen_widens(res.guest, flags):
+            return Deny(errno.EACCES, f"{res.guest!r} reopened with more access than its fd has")
         host, kernel_resolve = res.guest, 0  # /proc/PID/fd/N of a pipe: the kernel reopens it
     elif tmpfile:
         if res.node.kind is not NodeKind.DIR:
@@ -380,6 +385,41 @@ def _open(c: _Call, dirfd_idx: int | None, path_idx: int, flags: int, mode: int,
     path_addr = c.place(host + b"\0")
     how_addr = c.place(how)
     return Rewrite(((0, AT_FDCWD), (1, path_addr), (2, how_addr), (3, len(how))), settled, nr=NR_OPENAT2)
+
+
+def _links_outside(link: bytes) -> bool:
+    """Does magic link ``link`` (one the vfs found no guest path for) name a
+    host file, i.e. one outside the guest's view, rather than a pipe or socket?"""
+    try:
+        return os.readlink(link).startswith(b"/")
+    except OSError:
+        return False
+
+
+def _reopen_widens(link: bytes, flags: int) -> bool:
+    """Would opening magic link ``link`` (``/proc/PID/fd/N`` or ``map_files``
+    naming a file outside the guest's view: an fd the caller handed it on a
+    hidden file or one outside ``--root``) give more access than the fd
+    has?  The kernel's reopen checks only the file's mode, so a read-only
+    fd would reopen writable (and ``O_TRUNC`` truncate), a write-only one
+    readable.  Pipes, sockets and other non-files reopen as the kernel
+    says."""
+    if not _links_outside(link) or flags & O_PATH:
+        return False  # a pipe, a socket, gone (the kernel's reopen fails too), or only a reference
+    have = None
+    if b"/fd/" in link:
+        try:
+            with open(link.replace(b"/fd/", b"/fdinfo/"), "rb") as f:
+                for line in f:
+                    if line.startswith(b"flags:"):
+                        fl = int(line.split()[1], 8)
+                        have = None if fl & O_PATH else fl & O_ACCMODE
+        except (OSError, ValueError, IndexError):
+            return True
+    acc = flags & O_ACCMODE
+    want_read = acc in (0, O_RDWR)
+    want_write = acc in (O_WRONLY, O_RDWR) or bool(flags & O_TRUNC)
+    return (want_read and have not in (0, O_RDWR)) or (want_write and have not in (O_WRONLY, O_RDWR))
 
 
 def sys_open(k: Kernel, ctx: SyscallContext) -> Outcome:
@@ -475,7 +515,13 @@ def sys_lookup(k: Kernel, ctx: SyscallContext) -> Outcome:
     res = c.resolve(dirfd_idx, path_idx, rf, path=raw)
     if name in _ON_REF and res.host is not None and res.node is not None and c.vfs.guest_writable(res.host):
         return _lookup_on_ref(c, name, res, flags)
+    if name in _READ_ON_REF and res.host is not None and res.node is not None and c.vfs.guest_writable(res.host):
+        return _read_on_ref(c, name, res)
     host = res.guest if res.node is not None and res.node.kind is NodeKind.MAGICLINK else res.host
+    if host == res.guest and name == "inotify_add_watch" and _links_outside(res.guest):
+        # An inherited fd's file (or a cwd) outside the guest's view: a watch
+        # would tell the names of what is created there; an fd tells nothing.
+        return Deny(errno.EACCES, f"inotify watch on {res.guest!r}, outside the guest's view")
     on_exit = None
     meta = c.vfs.meta_of(res) if res.node is not None else None
     ids = c.vfs.config.identity
@@ -511,6 +557,13 @@ def _statfs_readonly(ctx: SyscallContext, buf: int) -> Callable[[int], int | Non
 
 
 _ON_REF = frozenset(("stat", "lstat", "newfstatat", "statx", "access", "faccessat", "faccessat2", "statfs"))
+# name -> (name arg, buffer arg, size arg); getxattrat's buffer and size are in its struct xattr_args
+_XATTR_READS = {
+    "getxattr": (1, 2, 3), "lgetxattr": (1, 2, 3), "listxattr": (None, 1, 2), "llistxattr": (None, 1, 2),
+    "getxattrat": (3, 4, 5), "listxattrat": (None, 3, 4),
+}
+_READ_ON_REF = frozenset((*_XATTR_READS, "inotify_add_watch"))
+IN_DONT_FOLLOW = 0x02000000
 AT_EACCESS = 0x200
 
 
@@ -574,6 +627,59 @@ def _lookup_on_ref(c: _Call, name: str, res: Resolved, flags: int) -> Outcome:
         except OSError as e:
             return Emulate(-(e.errno or errno.EACCES))
         return Emulate(0)
+    except OSError as e:
+        raise GuestError(e.errno or errno.EIO) from None
+    finally:
+        os.close(ref)
+
+
+def _read_on_ref(c: _Call, name: str, res: Resolved) -> Outcome:
+    """xattr reads and inotify watches on a path in the guest's writable
+    layer, done by the tracer through its own reference taken without
+    following symlinks (see :func:`_lookup_on_ref`: a second thread could
+    otherwise swap a directory on the path for a symlink to a hidden or
+    outside one while the kernel walks it; Landlock mediates neither).  The
+    reference is named as ``/proc/self/fd/N``, which leads to exactly its
+    inode, a symlink's own included."""
+    host = res.host
+    assert host is not None
+    ctx = c.ctx
+    ref = _vfs_int(lambda: c.vfs.open_beneath(host))
+    at = f"/proc/self/fd/{ref}"
+    try:
+        if name == "inotify_add_watch":
+            ino = _ffi.grab_fd(ctx.tid, s32(ctx.args[0]), c.task.tgid)
+            try:
+                return Emulate(_ffi.inotify_add_watch(ino, os.fsencode(at), ctx.args[2] & ~IN_DONT_FOLLOW & 0xFFFFFFFF))
+            finally:
+                os.close(ino)
+        name_arg, buf_arg, size_arg = _XATTR_READS[name]
+        buf, size = ctx.args[buf_arg], ctx.args[size_arg] & 0xFFFFFFFF
+        if name == "getxattrat":
+            if size < 16:
+                raise GuestError(errno.EINVAL)
+            buf, size, xflags = struct.unpack("<QII", ctx.read(ctx.args[4], 16))
+            if xflags:
+                raise GuestError(errno.EINVAL)
+        if name_arg is None:
+            data = b"".join(os.fsencode(n) + b"\0" for n in os.listxattr(at))
+        else:
+            try:
+                attr = ctx.read_cstring(ctx.args[name_arg], 256)
+            except (OSError, OverflowError):
+                raise GuestError(errno.EFAULT) from None
+            if not attr or len(attr) > 255:
+                raise GuestError(errno.ERANGE)
+            data = os.getxattr(at, attr)
+        if size == 0:
+            return Emulate(len(data))
+        if len(data) > size:
+            raise GuestError(errno.ERANGE)
+        try:
+            ctx.write(buf, data)
+        except OSError:
+            raise GuestError(errno.EFAULT) from None
+        return Emulate(len(data))
     except OSError as e:
         raise GuestError(e.errno or errno.EIO) from None
     finally:
@@ -655,6 +761,22 @@ def sys_readlink(k: Kernel, ctx: SyscallContext) -> Outcome:
             return Emulate(len(out))
     if not raw:
         return Rewrite(((path_idx, c.place(b"\0")),))
+    host = res.host
+    if node is not None and host is not None and c.vfs.guest_writable(host):
+        # In the writable layer: read by the tracer on its own reference (a
+        # second thread could swap a directory on the path for a symlink
+        # to a hidden or outside one while the kernel walks it).
+        if node.kind is not NodeKind.SYMLINK:
+            raise GuestError(errno.EINVAL)
+        ref = _vfs_int(lambda: c.vfs.open_beneath(host))
+        try:
+            out = _ffi.at_empty(_ffi.NR_READLINKAT, ref, PATH_MAX)[:size]
+            ctx.write(buf, out)
+        except OSError as e:
+            raise GuestError(e.errno or errno.EFAULT) from None
+        finally:
+            os.close(ref)
+        return Emulate(len(out))
     return _rewrite_path(c, path_idx, res.host)
 
 
@@ -1377,9 +1499,8 @@ def _exec_plan(c: _Call, res: Resolved, shown: bytes, argv: list[object], depth:
     if res.node is None or res.node.kind is not NodeKind.REG:
         return res.host, argv, False  # not a regular file: the kernel says EACCES
     try:
-        # O_NONBLOCK: never wait in the tracer (a FIFO swapped in since the lookup).
-        fd = os.open(res.host, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOCTTY)
-    except OSError:
+        fd = _open_to_inspect(c.vfs, res.host)
+    except (OSError, VfsError):
         return res.host, argv, False  # unreadable (execute-only): the kernel decides
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
@@ -1411,6 +1532,68 @@ def _exec_plan(c: _Call, res: Resolved, shown: bytes, argv: list[object], depth:
             return res.host, argv, False
         return lres.host, [pt, b"--argv0", argv[0], shown, *argv[1:]], True
     return res.host, argv, False
+
+
+def _open_to_inspect(vfs: Vfs, host: bytes) -> int:
+    """The program's file, opened for the tracer to read its head.  In the
+    guest's writable layer it is reached without following symlinks: a
+    second thread could have swapped a directory on the path for a symlink
+    to a hidden file or a device (opening some, like a watchdog, has
+    effects).  O_NONBLOCK: never wait in the tracer (a FIFO swapped in
+    since the lookup)."""
+    flags = os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOCTTY
+    if not vfs.guest_writable(host):
+        return os.open(host, flags)
+    ref = vfs.open_beneath(host)
+    try:
+        if not stat.S_ISREG(os.fstat(ref).st_mode):
+            raise OSError(errno.EACCES, "not a regular file")
+        return os.open(f"/proc/self/fd/{ref}", flags)
+    finally:
+        os.close(ref)
+
+
+def foreign_image(vfs: Vfs, tid: int) -> bytes | None:
+    """At ``PTRACE_EVENT_EXEC`` (the new image loaded, not yet run): the host
+    path of a file it maps (the program, its ELF interpreter, a ``#!``
+    interpreter the kernel ran) that the guest could not have named, or None.
+
+    The backstop for execve by a path in the guest's writable layer: the
+    kernel opens that path (and a ``#!`` or ``PT_INTERP`` interpreter it
+    reads from the file) itself, after the tracer's check, so a second guest
+    thread can swap a directory on the path for a symlink, or the file for
+    a script, in between; the kernel then loads a host file outside the
+    guest's view (outside ``--root``, hidden).  What it loaded is checked
+    here, before the first instruction runs."""
+    try:
+        with open(f"/proc/{tid}/maps", "rb") as f:
+            maps = f.read()
+    except OSError:
+        return None  # gone, or not dumpable (the exec note kills those under a vfs)
+    seen: set[bytes] = set()
+    for line in maps.splitlines():
+        fields = line.split(None, 5)
+        if len(fields) < 6 or not fields[5].startswith(b"/"):
+            continue
+        path = fields[5]
+        if path in seen:
+            continue
+        seen.add(path)
+        if vfs.shows(path.removesuffix(b" (deleted)")):
+            continue
+        if path.endswith(b" (deleted)") and _exe_unlinked(tid, path):
+            continue  # fexecve of a memfd or O_TMPFILE file: no path led there
+        return path
+    return None
+
+
+def _exe_unlinked(tid: int, path: bytes) -> bool:
+    try:
+        if os.fsencode(os.readlink(f"/proc/{tid}/exe")) != path:
+            return False
+        return os.stat(f"/proc/{tid}/exe").st_nlink == 0
+    except OSError:
+        return False
 
 
 def _same_file(as_named: bytes, translated: bytes) -> bool:
