@@ -392,3 +392,29 @@ def test_a_full_unix_backlog_does_not_stall_the_tracer(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr
     words = r.stdout.split()
     assert words[0] == "ok" and "EAGAIN" in words, r.stdout
+
+
+MEMFD_EXEC = r"""
+import os, sys
+fd = os.memfd_create("prog", 0)
+with open("/bin/echo", "rb") as f:
+    os.write(fd, f.read())
+for path in (f"/proc/self/fd/{fd}", f"/dev/fd/{fd}", f"/proc/PID/fd/{fd}", "/proc/self/fd/999"):
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.execv(path.replace("PID", str(os.getpid())), ["echo", "ran", path])
+        except OSError as e:
+            print("refused", path, e.errno, flush=True)
+            os._exit(3)
+    print("status", os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]), flush=True)
+"""
+
+
+def test_exec_of_a_memfd_by_its_proc_path_works_as_natively(tmp_path: Path) -> None:
+    script = tmp_path / "memfd_exec.py"
+    script.write_text(MEMFD_EXEC)
+    native = subprocess.run(["python3", str(script)], capture_output=True, text=True, timeout=60, check=False)
+    r = run_umlpy("run", "-q", "--", "python3", str(script), cwd=tmp_path)
+    assert (r.returncode, r.stdout) == (native.returncode, native.stdout), r.stderr
+    assert r.stdout.count("status 0") == 3 and "refused /proc/self/fd/999 2" in r.stdout

@@ -1441,6 +1441,23 @@ def unix_target(k: Kernel, ctx: SyscallContext, path: bytes) -> int:
 # -- execve ---------------------------------------------------------------------------
 
 NR_EXECVE = 59
+NR_EXECVEAT = 322
+
+
+def _own_fd_link(k: Kernel, tid: int, raw: bytes) -> int | None:
+    """N when ``raw`` is the caller's own /proc/{self,thread-self,TGID}/fd/N or /dev/fd/N."""
+    parts = raw.split(b"/")
+    if len(parts) == 4 and parts[:3] == [b"", b"dev", b"fd"]:
+        who, n = b"self", parts[3]
+    elif len(parts) == 5 and parts[:2] == [b"", b"proc"] and parts[3] == b"fd":
+        who, n = parts[2], parts[4]
+    else:
+        return None
+    if who not in (b"self", b"thread-self", str(k.tgid_of(tid)).encode(), str(tid).encode()) or not n.isdigit():
+        return None
+    if not os.path.lexists(f"/proc/{tid}/fd/{int(n)}"):
+        return None  # no such fd: ENOENT, as the kernel's lookup says
+    return int(n)
 MAX_ARGV = 8192
 _ARGV0, _REST = object(), object()  # the original argv[0]; the original argv[1:]
 
@@ -1463,8 +1480,20 @@ def sys_exec(k: Kernel, ctx: SyscallContext) -> Outcome:
         return PASS  # execveat(fd, NULL, ..., AT_EMPTY_PATH): the fd is the program
     if not raw and flags & AT_EMPTY_PATH:
         return Rewrite(((path_idx, c.place(b"\0")),))  # fexecve: the fd is the program
-    res = c.resolve(0 if at else None, path_idx, _at_flags(flags), path=raw)
-    if res.host is None or res.node is None:
+    fd = None if at else _own_fd_link(k, ctx.tid, raw)
+    res: Resolved | None = None
+    try:
+        res = c.resolve(0 if at else None, path_idx, _at_flags(flags), path=raw)
+    except GuestError as e:
+        if fd is None or e.errno != errno.ENOENT:
+            raise
+    if res is None or res.host is None or res.node is None:
+        if fd is not None:
+            # The program is an fd with no path in the guest's view (a memfd,
+            # a deleted or O_TMPFILE file): exec it as fexecve does, by the
+            # fd; the exec check vets what the kernel loads, as for fexecve.
+            return Rewrite(((0, fd), (1, c.place(b"\0")), (2, ctx.args[argv_idx]), (3, ctx.args[envp_idx]),
+                            (4, AT_EMPTY_PATH)), nr=NR_EXECVEAT)
         raise GuestError(errno.ENOENT)
     if res.node.kind is NodeKind.DIR:
         raise GuestError(errno.EACCES)
