@@ -70,8 +70,9 @@ from typing import TYPE_CHECKING
 
 from umlpy.tracer import _ffi, memory
 from umlpy.tracer.loop import SyscallContext
-from umlpy.vkernel import nlroute, scratch, unixsock
+from umlpy.vkernel import nlroute, scratch, sockfd, unixsock
 from umlpy.vkernel.outcome import PASS, Deny, Emulate, GuestError, Outcome, Rewrite
+from umlpy.vkernel.sockfd import grab as _grab
 from umlpy.vkernel.state import Kernel
 from umlpy.vnet.policy import Deny as VDeny
 from umlpy.vnet.ports import BindPlan, BindRefused
@@ -102,7 +103,6 @@ UIO_MAXIOV = 1024
 MAX_DATAGRAM = 65535 + 65536  # above any UDP datagram (IPv6 jumbograms aside)
 UNIX_DATAGRAM_MAX = 4 << 20  # above a unix datagram's default limit (sk_sndbuf, net.core.wmem_max)
 NR_SENDMSG = 46
-SO_DOMAIN = 39
 _STREAM_TYPES = (socket.SOCK_STREAM, socket.SOCK_SEQPACKET)
 SO_COOKIE = 57
 _PROTOCOLS = {6: Protocol.TCP, 17: Protocol.UDP, 136: Protocol.UDP, 1: Protocol.ICMP, 58: Protocol.ICMPV6}
@@ -201,54 +201,32 @@ def sys_accept(k: Kernel, ctx: SyscallContext) -> Outcome:
     their bytes counted.
     """
     vnet = k.vnet
-    addr, lenp = ctx.args[1], ctx.args[2]
-    if vnet is None or addr == 0:
+    if vnet is None or ctx.args[1] == 0:
         return PASS
     dup = _grab(k, ctx.tid, ctx.args[0] & 0xFFFFFFFF)
     try:
-        try:
-            family = _getsockopt_int(dup, SO_DOMAIN)
-        except OSError as e:
-            raise GuestError(e.errno or errno.ENOTSOCK) from None
+        fam = sockfd.family(dup)
     finally:
         os.close(dup)
-    if family not in (socket.AF_INET, socket.AF_INET6):
+    if fam not in (socket.AF_INET, socket.AF_INET6):
         return PASS
-    try:
-        (ulen,) = struct.unpack("=i", memory.read(ctx.tid, lenp, 4))
-    except (OSError, OverflowError, struct.error):
-        return PASS  # the kernel fails it (EFAULT) after accepting, as it would natively
-    tid, pid = ctx.tid, k.tgid_of(ctx.tid)
+    pid = k.tgid_of(ctx.tid)
 
-    def accepted(ret: int) -> None:
-        if ret < 0 or ulen < 0:
-            return
+    def shown(new: int) -> bytes | None:
         try:
-            dup = _ffi.grab_fd(tid, ret, pid)
-        except OSError:
-            return
-        try:
-            names = _names(dup)
+            names = _names(new)
         except GuestError:
-            names = None
-        finally:
-            os.close(dup)
+            return None
         if names is None:
-            return
+            return None
         cookie, protocol, local, remote = names
         if remote is None:
-            return
+            return None
         raw = vnet.peername(cookie, remote, local, protocol)
         _log_accept(k, pid, cookie, vnet.sockname(cookie, local, remote, protocol), raw, protocol)
-        try:
-            if ulen:
-                memory.write(tid, addr, raw[:ulen])
-            memory.write(tid, lenp, struct.pack("=i", len(raw)))
-        except (OSError, OverflowError):
-            log.debug("accept: tid %d unmapped its address buffer meanwhile", tid)
-        return
+        return raw
 
-    return Rewrite((), accepted)
+    return sockfd.rewrite_accepted(k, ctx, shown)
 
 
 def _log_accept(k: Kernel, pid: int, cookie: int, local: bytes, peer: bytes, protocol: Protocol) -> None:
@@ -270,16 +248,6 @@ def _family_name(family: int) -> str:
 
 
 # -- helpers ---------------------------------------------------------------------------
-
-
-def _grab(k: Kernel, tid: int, fd: int) -> int:
-    """The tracer's duplicate of the guest's ``fd``; GuestError as the call would fail."""
-    if fd < 0 or fd > 0x7FFFFFFF:
-        raise GuestError(errno.EBADF)
-    try:
-        return _ffi.grab_fd(tid, fd, k.tgid_of(tid))
-    except OSError as e:
-        raise GuestError(e.errno or errno.EBADF) from None
 
 
 def _sock_kind(k: Kernel, tid: int, fd: int) -> tuple[Protocol, bool]:

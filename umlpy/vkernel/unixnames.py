@@ -28,17 +28,16 @@ from __future__ import annotations
 import errno
 import os
 import socket
-import struct
 
-from umlpy.tracer import _ffi, memory
+from umlpy.tracer import _ffi
 from umlpy.tracer.loop import SyscallContext
-from umlpy.vkernel.outcome import PASS, GuestError, Outcome, Rewrite
+from umlpy.vkernel.outcome import PASS, GuestError, Outcome
+from umlpy.vkernel.sockfd import family, grab, rewrite_accepted
 from umlpy.vkernel.state import Kernel
 
 SUN_PATH_MAX = 108
 MAX_NAMES = 100_000
 _PREFIX = b"/proc/self/fd/"
-SO_DOMAIN = 39
 
 
 def bind_address(k: Kernel, dfd: int, name: bytes, asked: bytes) -> bytes | None:
@@ -74,22 +73,6 @@ def in_guest_terms(k: Kernel, raw: bytes) -> bytes:
     return raw[:2] + asked + b"\0"
 
 
-def _family(dup: int) -> int:
-    try:
-        return int.from_bytes(_ffi.getsockopt_raw(dup, socket.SOL_SOCKET, SO_DOMAIN, 4), "little")
-    except OSError as e:
-        raise GuestError(e.errno or errno.ENOTSOCK) from None
-
-
-def _grab(k: Kernel, tid: int, fd: int) -> int:
-    if fd < 0 or fd > 0x7FFFFFFF:
-        raise GuestError(errno.EBADF)
-    try:
-        return _ffi.grab_fd(tid, fd, k.tgid_of(tid))
-    except OSError as e:
-        raise GuestError(e.errno or errno.EBADF) from None
-
-
 def getname(k: Kernel, ctx: SyscallContext, *, peer: bool) -> Outcome | None:
     """getsockname(2)/getpeername(2) of a unix socket, emulated on the tracer's
     duplicate (the host's answer never reaches guest memory); None for other
@@ -98,9 +81,9 @@ def getname(k: Kernel, ctx: SyscallContext, *, peer: bool) -> Outcome | None:
 
     if nlroute.emulated(k, ctx.tid, ctx.args[0]) is not None:
         return None  # an emulated netlink socket (an AF_UNIX one to the host)
-    dup = _grab(k, ctx.tid, ctx.args[0] & 0xFFFFFFFF)
+    dup = grab(k, ctx.tid, ctx.args[0] & 0xFFFFFFFF)
     try:
-        if _family(dup) != socket.AF_UNIX:
+        if family(dup) != socket.AF_UNIX:
             return None
         try:
             raw = _ffi.sockname_raw(dup, peer=peer)
@@ -115,45 +98,24 @@ def accept(k: Kernel, ctx: SyscallContext) -> Outcome | None:
     """accept(2)/accept4(2) with an address on a unix socket: at the exit, the
     client's address in guest terms (its bound name, if it bound one);
     None for other families."""
-    addr, lenp = ctx.args[1], ctx.args[2]
-    if addr == 0:
+    if ctx.args[1] == 0:
         return PASS
-    dup = _grab(k, ctx.tid, ctx.args[0] & 0xFFFFFFFF)
+    dup = grab(k, ctx.tid, ctx.args[0] & 0xFFFFFFFF)
     try:
-        if _family(dup) != socket.AF_UNIX:
+        if family(dup) != socket.AF_UNIX:
             return None
     finally:
         os.close(dup)
-    try:
-        (ulen,) = struct.unpack("=i", memory.read(ctx.tid, lenp, 4))
-    except (OSError, OverflowError, struct.error):
-        return PASS  # the kernel fails it (EFAULT) after accepting, as it would natively
-    tid, pid = ctx.tid, k.tgid_of(ctx.tid)
 
-    def accepted(ret: int) -> None:
-        if ret < 0 or ulen < 0:
-            return
-        try:
-            new = _ffi.grab_fd(tid, ret, pid)
-        except OSError:
-            return
+    def shown(new: int) -> bytes | None:
         try:
             raw = _ffi.sockname_raw(new, peer=True)
         except OSError:
-            return
-        finally:
-            os.close(new)
-        shown = in_guest_terms(k, raw)
-        if shown == raw:
-            return
-        try:
-            if ulen:
-                memory.write(tid, addr, shown[:ulen])
-            memory.write(tid, lenp, struct.pack("=i", len(shown)))
-        except (OSError, OverflowError):
-            pass
+            return None
+        view = in_guest_terms(k, raw)
+        return None if view == raw else view
 
-    return Rewrite((), accepted)
+    return rewrite_accepted(k, ctx, shown)
 
 
 def sys_getsockname(k: Kernel, ctx: SyscallContext) -> Outcome:
